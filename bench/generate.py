@@ -1,0 +1,104 @@
+"""Write N realistic, deterministic events for benchmarks and large tests.
+
+The mix follows what the web sites export: mostly site visits, customers and
+orders, a few late order updates, exact repeats and invalid events, shuffled.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+
+START = datetime(2017, 1, 1, tzinfo=timezone.utc)
+SPAN_SECONDS = 26 * 7 * 24 * 3600
+CITIES = [("Middletown", "AK"), ("Springfield", "IL"), ("Fairview", "OR"), ("Franklin", "TN"), ("Salem", "MA")]
+NAMES = ["Smith", "Jones", "Garcia", "Brown", "Miller", "Davis", "Lopez", "Wilson", "Moore", "Taylor"]
+CAMERAS = [("Canon", "EOS 80D"), ("Nikon", "D750"), ("Sony", "A7 III"), ("Apple", "iPhone 8")]
+# Share of each kind of event, in events per 1,000.
+MIX = {"customer": 100, "visit": 550, "image": 150, "order": 170, "update": 20, "repeat": 10}
+INVALID = [
+    {"type": "PAYMENT", "verb": "NEW", "key": "x", "event_time": "2017-01-06T12:00:00Z"},
+    {"type": "ORDER", "verb": "DELETE", "key": "x", "event_time": "2017-01-06T12:00:00Z"},
+    {"type": "ORDER", "verb": "NEW", "key": "x", "event_time": "2017-01-06T12:00:00Z", "customer_id": "c"},
+    {"type": "ORDER", "verb": "NEW", "key": "x", "event_time": "2017-01-06T12:00:00Z", "customer_id": "c",
+     "total_amount": "12.34 EUR"},
+    {"type": "CUSTOMER", "verb": "NEW", "key": "x", "event_time": "2017-02-30T12:00:00Z"},
+    "not an event",
+]
+
+
+def timestamp(rng: random.Random, iso: bool) -> str:
+    """Half the times in the sample's form, half in ISO form with an offset or Z."""
+    moment = START + timedelta(seconds=rng.random() * SPAN_SECONDS)
+    if not iso:
+        return moment.strftime("%Y-%m-%d:%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def generate(n: int, seed: int) -> list:
+    """Return n events; the same (n, seed) always gives the same list."""
+    rng = random.Random(seed)
+    n_invalid = max(1, n // 1000) if n >= 100 else 0
+    counts = {kind: n * share // 1000 for kind, share in MIX.items()}
+    counts["customer"] = max(1, counts["customer"])
+    counts["visit"] += n - n_invalid - sum(counts.values())
+    customers = [f"{rng.getrandbits(48):012x}" for _ in range(counts["customer"])]
+    events: list = []
+    for cid in customers:
+        city, state = rng.choice(CITIES)
+        events.append({"type": "CUSTOMER", "verb": "NEW", "key": cid, "event_time": timestamp(rng, rng.random() < 0.5),
+                       "last_name": rng.choice(NAMES), "adr_city": city, "adr_state": state})
+    for _ in range(counts["visit"]):
+        events.append({"type": "SITE_VISIT", "verb": "NEW", "key": f"{rng.getrandbits(48):012x}",
+                       "event_time": timestamp(rng, rng.random() < 0.5), "customer_id": rng.choice(customers),
+                       "tags": {"some key": "some value"}})
+    for _ in range(counts["image"]):
+        make, model = rng.choice(CAMERAS)
+        events.append({"type": "IMAGE", "verb": "UPLOAD", "key": f"{rng.getrandbits(48):012x}",
+                       "event_time": timestamp(rng, rng.random() < 0.5), "customer_id": rng.choice(customers),
+                       "camera_make": make, "camera_model": model})
+    orders = []
+    for _ in range(counts["order"]):
+        order = {"type": "ORDER", "verb": "NEW", "key": f"{rng.getrandbits(48):012x}",
+                 "event_time": timestamp(rng, rng.random() < 0.5), "customer_id": rng.choice(customers),
+                 "total_amount": f"{rng.uniform(1, 500):.2f} USD"}
+        orders.append(order)
+        events.append(order)
+    for _ in range(counts["update"]):
+        update = dict(rng.choice(orders), verb="UPDATE", event_time=timestamp(rng, True),
+                      total_amount=f"{rng.uniform(1, 500):.2f} USD")
+        events.append(update)
+    events.extend(dict(rng.choice(events)) for _ in range(counts["repeat"]))
+    events.extend(rng.choice(INVALID) for _ in range(n_invalid))
+    rng.shuffle(events)
+    return events
+
+
+def write(events: list, path: Path, fmt: str) -> None:
+    """Write as a JSON array (one event a line, like the sample) or JSON Lines."""
+    lines = [orjson.dumps(event) for event in events]
+    with open(path, "wb") as out:
+        if fmt == "jsonl":
+            out.write(b"\n".join(lines) + b"\n")
+        else:
+            out.write(b"[" + b",\n".join(lines) + b"]\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", type=int, help="number of events")
+    parser.add_argument("output", type=Path, help="file to write")
+    parser.add_argument("--format", choices=["json", "jsonl"], default="json")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    write(generate(args.n, args.seed), args.output, args.format)
+    print(f"wrote {args.n:,} events to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

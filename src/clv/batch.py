@@ -1,0 +1,123 @@
+"""Apply one batch of events to the stored tables (SPEC §3, the batch-level rules).
+
+A batch is a set: an UPDATE may come before its NEW, and among clashing NEWs
+the first in file order wins. Events whose identity (type, verb, key,
+event_time) is already accepted are duplicates. Everything here is a
+vectorised join or group over the whole batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import events as ev
+from . import tables as tb
+from .validation import validate
+
+INGESTED, UPDATED, DUPLICATE, REJECTED = "ingested", "updated", "duplicate", "rejected"
+
+
+@dataclass
+class Applied:
+    """The tables after a batch, and what happened to each event of it."""
+
+    tables: dict[str, pd.DataFrame]
+    events: pd.DataFrame  # the validated batch with status, reason and message
+    orphans: int
+
+
+def _show_time(value: pd.Timestamp) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status: np.ndarray,
+              reason: np.ndarray, message: np.ndarray) -> pd.Index:
+    """Settle NEW/UPLOAD events of one type; return the accepted ones."""
+    new = batch.loc[rows, ["type", "verb", "key", "event_time"]]
+    existing = stored.loc[tb.creating_rows(stored)].set_index("key")["event_time"]
+    stored_time = pd.Series(existing.reindex(new["key"].to_numpy()).to_numpy(), index=new.index)
+    in_store = stored_time.notna().to_numpy()
+    same_as_store = in_store & (new["event_time"] == stored_time).to_numpy()
+    status[rows[same_as_store]] = DUPLICATE
+    clash = rows[in_store & ~same_as_store]
+    reason[clash] = "duplicate_key"
+    message[clash] = [
+        f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} already exists with event_time "
+        f"{_show_time(stored_time.at[i])}; this {batch.at[i, 'verb']} has {_show_time(batch.at[i, 'event_time'])}"
+        for i in clash
+    ]
+    fresh = new.loc[~in_store]
+    first_time = fresh.groupby("key", sort=False, observed=True)["event_time"].transform("first")
+    same = (fresh["event_time"] == first_time).to_numpy()
+    repeat = fresh.duplicated(["key", "event_time"]).to_numpy()
+    status[fresh.index[same & repeat]] = DUPLICATE
+    clash = fresh.index[~same]
+    reason[clash] = "duplicate_key"
+    message[clash] = [
+        f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} was already created earlier in this batch with "
+        f"event_time {_show_time(first_time.at[i])}; this {batch.at[i, 'verb']} has "
+        f"{_show_time(batch.at[i, 'event_time'])}"
+        for i in clash
+    ]
+    return fresh.index[same & ~repeat]
+
+
+def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created: pd.Index,
+             status: np.ndarray, reason: np.ndarray, message: np.ndarray) -> pd.Index:
+    """Settle UPDATE events of one type; return the accepted ones."""
+    updates = batch.loc[rows, ["key", "event_time"]]
+    known = updates["key"].isin(stored["key"]).to_numpy() | updates["key"].isin(batch.loc[created, "key"]).to_numpy()
+    unknown = rows[~known]
+    reason[unknown] = "unknown_key"
+    message[unknown] = [
+        f"UPDATE for {batch.at[i, 'type']} key {batch.at[i, 'key']!r}, which neither the store nor this batch creates"
+        for i in unknown
+    ]
+    updates = updates.loc[known]
+    stored_updates = stored.loc[stored["verb"] == ev.UPDATE, ["key", "event_time"]]
+    seen = pd.MultiIndex.from_frame(updates).isin(pd.MultiIndex.from_frame(stored_updates))
+    repeat = seen | updates.duplicated().to_numpy()
+    status[updates.index[repeat]] = DUPLICATE
+    return updates.index[~repeat]
+
+
+def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int) -> Applied:
+    """Validate entries and add the accepted ones to (copies of) the tables.
+
+    Arrival order is first_seq + position in the batch; it breaks event_time ties.
+    """
+    batch = validate(entries)
+    n = len(batch)
+    reason = batch["reason"].to_numpy(dtype=object, na_value=None)
+    message = batch["message"].to_numpy(dtype=object, na_value=None)
+    status = np.where(pd.isna(reason), None, REJECTED).astype(object)
+    valid = pd.isna(reason)
+    seq = pd.Series(np.arange(first_seq, first_seq + n, dtype="int64"), index=batch.index)
+    accepted_new: dict[str, pd.Index] = {}
+    result = dict(tables)
+    for type_name, table in ev.TABLE_OF.items():
+        stored = tables[table]
+        of_type = valid & (batch["type"] == type_name).to_numpy()
+        creating = batch.index[of_type & batch["verb"].isin(ev.CREATING_VERBS).to_numpy()]
+        created = _creating(batch, creating, stored, status, reason, message)
+        status[created] = INGESTED
+        updating = batch.index[of_type & (batch["verb"] == ev.UPDATE).to_numpy()]
+        updated = _updates(batch, updating, stored, created, status, reason, message)
+        status[updated] = UPDATED
+        accepted_new[table] = created
+        added = batch.loc[created.union(updated)].assign(seq=seq)
+        if len(added):
+            result[table] = pd.concat([stored, tb.conform(added, table)], ignore_index=True)
+    status[pd.isna(status)] = REJECTED
+    batch["status"] = status
+    batch["reason"] = pd.Series(reason, index=batch.index, dtype="str")
+    batch["message"] = pd.Series(message, index=batch.index, dtype="str")
+    return Applied(result, batch, _orphans(batch, accepted_new, result["customers"]))
+
+
+def _orphans(batch: pd.DataFrame, accepted_new: dict[str, pd.Index], customers: pd.DataFrame) -> int:
+    """New rows of this batch whose customer has no CUSTOMER record (yet)."""
+    rows = accepted_new["site_visits"].union(accepted_new["images"]).union(accepted_new["orders"])
+    return int((~batch.loc[rows, "customer_id"].isin(customers["key"])).sum())

@@ -1,0 +1,173 @@
+"""Everything the user reads: tables, summaries, LTV output, and paging long text."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from typing import TextIO
+
+import orjson
+import pandas as pd
+from tabulate import tabulate
+
+from . import events as ev
+from .ingest import ReprocessSummary, RunSummary, Summary
+
+TABLE_FORMAT = "psql"
+MISSING = "-"
+DEFAULT_LIMIT = 50
+DEFAULT_PAGER = "less -FRSX"
+MONEY = ("total_revenue", "revenue_per_visit", "weekly_value", "ltv")
+COUNTS = ("read", "ingested", "updated", "duplicates", "rejected", "orphans")
+
+
+def show_time(value: object) -> str:
+    """An instant as ISO 8601 UTC with a Z, milliseconds only when there are some."""
+    if value is None or pd.isna(value):
+        return MISSING
+    stamp = pd.Timestamp(value)
+    spec = "milliseconds" if stamp.microsecond else "seconds"
+    return stamp.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def _show_tags(value: object) -> str:
+    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+        return MISSING
+    pairs = value.items() if isinstance(value, dict) else value
+    return orjson.dumps(dict(pairs)).decode()
+
+
+def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only the rows about to be shown are turned into text."""
+    shown = frame.copy()
+    for name, column in frame.items():
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            shown[name] = column.map(show_time).astype(object)
+        elif name == "tags":
+            shown[name] = [_show_tags(v) for v in column.to_numpy(dtype=object)]
+        elif column.dtype == "str":
+            shown[name] = column.astype(object).where(column.notna(), None)
+    return shown
+
+
+def _number_text(column: pd.Series, decimals: int | None) -> list[str | None]:
+    values = column.to_numpy(dtype=object, na_value=None)
+    if decimals is None:
+        return [None if v is None else f"{v:,}" for v in values]
+    return [None if v is None else f"{v:,.{decimals}f}" for v in values]
+
+
+def render(frame: pd.DataFrame, decimals: dict[str, int] | None = None) -> str:
+    """A frame as a text table: numbers right-aligned with separators, missing values as '-'.
+
+    Text is never parsed as numbers, so keys such as '0012' or '1e5' show as they are.
+    """
+    shown = _for_display(frame)
+    align = []
+    for name, column in frame.items():
+        numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+        align.append("right" if numeric else "left")
+        if numeric:
+            shown[name] = _number_text(column, (decimals or {}).get(name))
+    return tabulate(shown, headers="keys", tablefmt=TABLE_FORMAT, showindex=False, colalign=align,
+                    missingval=MISSING, disable_numparse=True)
+
+
+def render_store(views: dict[str, pd.DataFrame], names: list[str], limit: int | None) -> str:
+    """Each table under a title with its row count; at most limit rows each, with a footer saying so."""
+    parts = []
+    for name in names:
+        frame = views[name]
+        rows = len(frame)
+        parts.append(f"{name} ({rows:,} row{'s' if rows != 1 else ''})")
+        if rows == 0:
+            parts.append("(empty)\n")
+            continue
+        shown = frame if limit is None else frame.head(limit)
+        parts.append(render(shown))
+        if len(shown) < rows:
+            parts.append(f"… {rows - len(shown):,} more rows not shown; see them all with: "
+                         f"process.py display {name} --all (or --limit N)")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def render_ltv(table: pd.DataFrame, fmt: str) -> str:
+    """The top-X table as text (money in cents), CSV, or JSON (numbers unrounded, null where none)."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+        return orjson.dumps(records, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"
+    return render(table, {**{name: 2 for name in MONEY}, "visits_per_week": 3}) + "\n"
+
+
+def _reasons(summary: Summary) -> str:
+    return ", ".join(f"{code} {n:,}" for code, n in sorted(summary.rejected_by_reason.items(),
+                                                          key=lambda kv: ev.REJECTION_CODES.index(kv[0])))
+
+
+def render_run(run: RunSummary, rejects_location: str) -> str:
+    """The ingestion summary as a person reads it."""
+    good = [f for f in run.files if not f.error]
+    rows = [[f.source, *(getattr(f, c) for c in COUNTS), f"{f.seconds:.2f}"] for f in good]
+    if len(good) > 1:
+        rows.append(["total", *(getattr(run.total, c) for c in COUNTS), f"{run.total.seconds:.2f}"])
+    lines = []
+    if rows:
+        lines.append(tabulate(rows, headers=["file", *COUNTS, "seconds"], tablefmt=TABLE_FORMAT, intfmt=",",
+                              colalign=["left"] + ["right"] * (len(COUNTS) + 1)))
+    for failed in run.failed:
+        lines.append(f"not ingested: {failed.error}")
+    lines.extend(_summary_tail(run.total, rejects_location))
+    lines.append(f"done in {run.total.seconds:.2f} s")
+    return "\n".join(lines) + "\n"
+
+
+def _summary_tail(summary: Summary, rejects_location: str) -> list[str]:
+    lines = [f"store size: {summary.store_size_before:,} → {summary.store_size_after:,} rows"]
+    if summary.rejected:
+        lines.append(f"rejected by reason: {_reasons(summary)}")
+        lines.append(f"rejected events are held in {rejects_location}; run Reprocess after fixing their cause")
+    if summary.orphans:
+        lines.append(f"orphans: {summary.orphans:,} new rows refer to a customer with no CUSTOMER record yet")
+    return lines
+
+
+def render_reprocess(result: ReprocessSummary, rejects_location: str) -> str:
+    s = result.summary
+    if s.read == 0:
+        return "no rejected events are held; nothing to reprocess\n"
+    lines = [f"reprocessed {s.read:,} held events: {s.ingested:,} ingested, {s.updated:,} updated, "
+             f"{s.duplicates:,} duplicates, {s.rejected:,} still rejected"]
+    lines.extend(_summary_tail(s, rejects_location))
+    lines.append(f"{result.still_held:,} events remain held in {rejects_location}")
+    return "\n".join(lines) + "\n"
+
+
+def as_json(value: dict | list) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def page(text: str, out: TextIO = sys.stdout) -> None:
+    """Write text; in a terminal, text taller than the screen goes through $PAGER (default less -FRSX)."""
+    height = shutil.get_terminal_size().lines
+    if not (out is sys.stdout and out.isatty()) or text.count("\n") < height - 1:
+        out.write(text)
+        out.flush()
+        return
+    command = shlex.split(os.environ.get("PAGER") or DEFAULT_PAGER)
+    try:
+        pager = subprocess.Popen(command, stdin=subprocess.PIPE)
+    except OSError:
+        out.write(text)
+        return
+    try:
+        pager.communicate(text.encode("utf-8", "replace"))
+    except (BrokenPipeError, KeyboardInterrupt):
+        pager.terminate()
+    pager.wait()
+
+

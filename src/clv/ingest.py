@@ -1,0 +1,206 @@
+"""Ingestion: files in, validated events stored, rejects held, a summary out.
+
+This is the library entry point for loading events; the CLI and the menu only
+call ingest() and reprocess() and print what they return.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import batch as bt
+from . import logsetup
+from .errors import InputError
+from .reader import expand_paths, read_file
+from .rejects import Rejects, entry_of, record
+from .store import Store
+
+DUPLICATES_LOGGED = 100
+
+
+@dataclass
+class Summary:
+    """What one file (or a whole run) did to the store; read = ingested + updated + duplicates + rejected."""
+
+    source: str
+    read: int = 0
+    ingested: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    orphans: int = 0
+    store_size_before: int = 0
+    store_size_after: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def add(self, other: Summary) -> None:
+        for name in ("read", "ingested", "updated", "duplicates", "rejected", "orphans"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for code, count in other.rejected_by_reason.items():
+            self.rejected_by_reason[code] = self.rejected_by_reason.get(code, 0) + count
+
+
+@dataclass
+class RunSummary:
+    """A run over one or more files: the totals, and each file's own figures."""
+
+    total: Summary
+    files: list[Summary]
+
+    @property
+    def failed(self) -> list[Summary]:
+        return [f for f in self.files if f.error]
+
+    def as_dict(self) -> dict:
+        out = asdict(self.total)
+        del out["source"], out["error"]
+        if len(self.files) > 1:
+            out["files"] = [asdict(f) for f in self.files]
+        elif self.files and self.files[0].error:
+            out["error"] = self.files[0].error
+        if self.failed:
+            out["failed_files"] = len(self.failed)
+        return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _count(applied: bt.Applied, summary: Summary) -> None:
+    status = applied.events["status"].value_counts()
+    summary.read = len(applied.events)
+    summary.ingested = int(status.get(bt.INGESTED, 0))
+    summary.updated = int(status.get(bt.UPDATED, 0))
+    summary.duplicates = int(status.get(bt.DUPLICATE, 0))
+    summary.rejected = int(status.get(bt.REJECTED, 0))
+    reasons = applied.events.loc[applied.events["status"] == bt.REJECTED, "reason"].value_counts()
+    summary.rejected_by_reason = {str(code): int(n) for code, n in reasons.items()}
+    summary.orphans = applied.orphans
+
+
+def _held(applied: bt.Applied, entries: list, positions: list[int], sources: list[str] | str) -> list[dict]:
+    """Rejects-file records for the rejected events of a batch."""
+    rejected = applied.events.loc[applied.events["status"] == bt.REJECTED, ["reason", "message"]]
+    when = _now()
+    return [
+        record(entries[i], reason, message, sources if isinstance(sources, str) else sources[i], positions[i], when)
+        for i, reason, message in zip(rejected.index, rejected["reason"], rejected["message"])
+    ]
+
+
+def _log_duplicates(applied: bt.Applied, source: str, positions: list[int]) -> None:
+    log = logsetup.get()
+    duplicates = applied.events.loc[applied.events["status"] == bt.DUPLICATE]
+    for i, row in duplicates.head(DUPLICATES_LOGGED).iterrows():
+        log.info("duplicate skipped: %s %s key=%r event_time=%s (%s, position %d)",
+                 row["type"], row["verb"], row["key"], row["event_time"].isoformat(), source, positions[i])
+    if len(duplicates) > DUPLICATES_LOGGED:
+        log.info("… and %d more duplicates skipped in %s", len(duplicates) - DUPLICATES_LOGGED, source)
+
+
+def _log_summary(summary: Summary) -> None:
+    log = logsetup.get()
+    if summary.error:
+        log.error("ingest failed: %s", summary.error)
+        return
+    log.info("ingest %s: read=%d ingested=%d updated=%d duplicates=%d rejected=%d %s orphans=%d "
+             "store_size %d -> %d in %.3f s", summary.source, summary.read, summary.ingested, summary.updated,
+             summary.duplicates, summary.rejected, summary.rejected_by_reason, summary.orphans,
+             summary.store_size_before, summary.store_size_after, summary.seconds)
+
+
+def _resolve_paths(paths: list[str | Path]) -> tuple[list[Path], list[Summary]]:
+    """Each user path expanded on its own, so one bad path does not stop the others."""
+    files: list[Path] = []
+    failures: list[Summary] = []
+    for path in paths:
+        try:
+            files.extend(expand_paths([path]))
+        except InputError as exc:
+            failures.append(Summary(str(path), error=str(exc)))
+    return files, failures
+
+
+def ingest(store: Store, paths: list[str | Path], rejects: Rejects) -> RunSummary:
+    """Ingest files one batch each, commit once at the end, and hold their rejected events.
+
+    A file that cannot be read or parsed adds nothing and is reported in its
+    summary; the other files go on. Ctrl-C before the commit changes nothing.
+    """
+    started = time.perf_counter()
+    files, summaries = _resolve_paths(paths)
+    total = Summary("total")
+    with store.writing() as snapshot:
+        total.store_size_before = size = snapshot.size()
+        tables, seq = snapshot.tables, snapshot.next_seq
+        held: list[dict] = []
+        for path in files:
+            file_started = time.perf_counter()
+            summary = Summary(str(path), store_size_before=size)
+            summaries.append(summary)
+            try:
+                parsed = read_file(path)
+            except InputError as exc:
+                summary.error = str(exc)
+                summary.store_size_after = size
+                continue
+            applied = bt.apply(tables, parsed.entries, seq)
+            tables, seq = applied.tables, seq + len(parsed.entries)
+            _count(applied, summary)
+            size += summary.ingested
+            summary.store_size_after = size
+            held.extend(_held(applied, parsed.entries, parsed.positions, parsed.source))
+            _log_duplicates(applied, parsed.source, parsed.positions)
+            summary.seconds = time.perf_counter() - file_started
+            total.add(summary)
+        if len(summaries) > len([s for s in summaries if s.error]):
+            last = {"time": _now(), "sources": [s.source for s in summaries if not s.error]}
+            store.commit(snapshot.evolve(tables, seq, last))
+            rejects.add(held)
+    total.store_size_after = size
+    total.seconds = time.perf_counter() - started
+    for summary in summaries:
+        _log_summary(summary)
+    return RunSummary(total, summaries)
+
+
+@dataclass
+class ReprocessSummary:
+    """Held rejected events run through ingestion again."""
+
+    summary: Summary
+    still_held: int
+
+    def as_dict(self) -> dict:
+        out = asdict(self.summary)
+        del out["source"], out["error"]
+        out["still_held"] = self.still_held
+        return out
+
+
+def reprocess(store: Store, rejects: Rejects) -> ReprocessSummary:
+    """Accepted (or duplicate) events leave the rejects file; the others stay with their current reason."""
+    started = time.perf_counter()
+    summary = Summary("held rejected events")
+    with store.writing() as snapshot:
+        held = rejects.load()
+        summary.store_size_before = summary.store_size_after = snapshot.size()
+        if not held:
+            return ReprocessSummary(summary, 0)
+        entries = [entry_of(h) for h in held]
+        applied = bt.apply(snapshot.tables, entries, snapshot.next_seq)
+        _count(applied, summary)
+        summary.store_size_after = summary.store_size_before + summary.ingested
+        store.commit(snapshot.evolve(applied.tables, snapshot.next_seq + len(entries), snapshot.last_ingest))
+        outcome = applied.events
+        still = outcome.index[outcome["status"] == bt.REJECTED]
+        remaining = [dict(held[i], reason=outcome.at[i, "reason"], message=outcome.at[i, "message"]) for i in still]
+        rejects.replace(remaining)
+    summary.seconds = time.perf_counter() - started
+    _log_summary(summary)
+    return ReprocessSummary(summary, len(remaining))

@@ -1,0 +1,77 @@
+"""Simple customer lifetime value (SPEC §5).
+
+    ltv = WEEKS_PER_YEAR × weekly_value × LIFESPAN_YEARS
+    weekly_value = total_revenue / weeks
+
+where weeks counts the Sunday-to-Saturday weeks (UTC) from the one holding
+the earliest accepted event to the one holding the latest, both included.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import tables as tb
+from .errors import NoDataError
+from .store import Snapshot
+
+WEEKS_PER_YEAR = 52
+LIFESPAN_YEARS = 10
+# 1970-01-04 was a Sunday: week numbers count from there.
+FIRST_SUNDAY = pd.Timestamp("1970-01-04", tz="UTC")
+WEEK = pd.Timedelta(days=7)
+COLUMNS = ["rank", "customer_id", "last_name", "total_revenue", "site_visits", "revenue_per_visit",
+           "visits_per_week", "weekly_value", "ltv"]
+
+
+def week_number(moment: pd.Timestamp) -> int:
+    """Which Sunday-based week a moment falls in."""
+    return int((moment - FIRST_SUNDAY) // WEEK)
+
+
+def weeks_spanned(first: pd.Timestamp, last: pd.Timestamp) -> int:
+    """Weeks from the one holding first to the one holding last, both included."""
+    return week_number(last) - week_number(first) + 1
+
+
+def timeframe(snapshot: Snapshot) -> tuple[pd.Timestamp, pd.Timestamp, int] | None:
+    """(earliest event, latest event, weeks), or None for an empty store."""
+    times = tb.event_times(snapshot.tables)
+    if times.empty:
+        return None
+    first, last = times.min(), times.max()
+    return first, last, weeks_spanned(first, last)
+
+
+def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
+    """Every customer id in the store with its LTV figures, ranked (ties by customer_id)."""
+    span = timeframe(snapshot)
+    if span is None:
+        raise NoDataError("no data: the store is empty; ingest some events first")
+    weeks = span[2]
+    views = snapshot.current()
+    customers, visits, images, orders = (views[t] for t in ("customers", "site_visits", "images", "orders"))
+    ids = pd.Index(pd.concat([customers["key"], visits["customer_id"], images["customer_id"], orders["customer_id"]],
+                             ignore_index=True).dropna().unique(), name="customer_id")
+    revenue = orders.groupby("customer_id", observed=True)["amount"].sum().reindex(ids, fill_value=0.0)
+    visit_count = visits.groupby("customer_id", observed=True).size().reindex(ids, fill_value=0)
+    table = pd.DataFrame({
+        "customer_id": ids,
+        "last_name": customers.set_index("key")["last_name"].reindex(ids).to_numpy(),
+        "total_revenue": revenue.to_numpy(dtype="float64"),
+        "site_visits": visit_count.to_numpy(dtype="int64"),
+    })
+    table["revenue_per_visit"] = (table["total_revenue"] / table["site_visits"]).where(table["site_visits"] > 0)
+    table["visits_per_week"] = table["site_visits"] / weeks
+    table["weekly_value"] = table["total_revenue"] / weeks
+    table["ltv"] = WEEKS_PER_YEAR * table["weekly_value"] * LIFESPAN_YEARS
+    table = table.sort_values(["ltv", "customer_id"], ascending=[False, True], kind="stable", ignore_index=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table[COLUMNS]
+
+
+def top_customers(snapshot: Snapshot, x: int) -> pd.DataFrame:
+    """The x customers with the highest LTV (all of them when x exceeds the count)."""
+    if x < 1:
+        raise ValueError("x must be a positive whole number")
+    return ltv_table(snapshot).head(x)

@@ -1,0 +1,103 @@
+"""The interactive menu: numbers or names, Ctrl-C cancels an action, Ctrl-D leaves."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from . import display
+from .cli import Context, run_display, run_ingest, run_ltv, run_reprocess
+from .errors import ClvError
+from .prompt import pasted_paths, positive_int
+
+EXIT = "Exit"
+
+
+def _ask(text: str) -> str:
+    """input() that flushes first, so piped sessions read naturally."""
+    sys.stdout.flush()
+    return input(text)
+
+
+def ingest_action(ctx: Context) -> None:
+    paths = pasted_paths(_ask("Path of the event file or directory (empty to go back): "))
+    if paths:
+        run_ingest(ctx, paths)
+
+
+def ltv_action(ctx: Context) -> None:
+    while True:
+        answer = _ask("How many top customers (X)? ").strip()
+        if not answer:
+            return
+        try:
+            x = positive_int(answer)
+        except ValueError as exc:
+            print(f"{exc}; try again, or press Enter to go back", file=sys.stderr)
+            continue
+        run_ltv(ctx, x)
+        return
+
+
+def display_action(ctx: Context) -> None:
+    run_display(ctx, [], display.DEFAULT_LIMIT)
+
+
+def reprocess_action(ctx: Context) -> None:
+    run_reprocess(ctx)
+
+
+# The seed's four options keep their numbers; further options follow Exit.
+OPTIONS: list[tuple[str, Callable[[Context], None] | None]] = [
+    ("Ingest", ingest_action),
+    ("LTV", ltv_action),
+    ("Display", display_action),
+    (EXIT, None),
+    ("Reprocess", reprocess_action),
+]
+
+
+def menu_text() -> str:
+    return "  ".join(f"{number}. {name}" for number, (name, _) in enumerate(OPTIONS, 1))
+
+
+def choose(answer: str) -> tuple[str, Callable[[Context], None] | None] | None:
+    """The option a person meant, by number or by name in any case."""
+    answer = answer.strip().lower()
+    for number, (name, action) in enumerate(OPTIONS, 1):
+        if answer in (str(number), name.lower()):
+            return name, action
+    return None
+
+
+def run_menu(ctx: Context) -> int:
+    """Loop until Exit or end of input; errors and Ctrl-C bring the menu back."""
+    print(f"Customer lifetime value — store: {ctx.store.location}")
+    while True:
+        print()
+        print(menu_text())
+        try:
+            answer = _ask("Choose an option: ")
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print("\n(choose 4 or press Ctrl-D to leave)")
+            continue
+        chosen = choose(answer)
+        if chosen is None:
+            if answer.strip():
+                print(f"'{answer.strip()}' is not an option; type a number from 1 to {len(OPTIONS)} or a name",
+                      file=sys.stderr)
+            continue
+        name, action = chosen
+        if action is None:
+            return 0
+        try:
+            action(ctx)
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print("\ncancelled; the store is as it was")
+        except ClvError as exc:
+            print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,80 @@
+"""The stored tables: their columns, and the current one-row-per-key view of them.
+
+What is stored is every accepted event: the rows of site visits and images,
+and every version (NEW and UPDATEs) of customers and orders. The current view
+resolves versions by event_time, field by field (SPEC §4).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import events as ev
+from .validation import TAGS_DTYPE, TIME_UNIT
+
+IDENTITY = ("key", "verb", "event_time")
+DTYPES = {
+    "key": "str",
+    "verb": "str",
+    "event_time": TIME_UNIT,
+    "seq": "int64",
+    "customer_id": "str",
+    "amount": "float64",
+    "tags": TAGS_DTYPE,
+    **{field: "str" for field in ev.TEXT_FIELDS},
+}
+
+
+def columns(table: str) -> list[str]:
+    return [*IDENTITY, "seq", *ev.COLUMNS[table]]
+
+
+def empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=DTYPES[c]) for c in columns(table)})
+
+
+def empty_tables() -> dict[str, pd.DataFrame]:
+    return {table: empty(table) for table in ev.TABLES}
+
+
+def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The table's columns in their order and dtypes, whatever built the frame."""
+    return frame[columns(table)].astype({c: DTYPES[c] for c in columns(table)})
+
+
+def creating_rows(frame: pd.DataFrame) -> pd.Series:
+    """Rows that created their key (NEW or UPLOAD); exactly one per key."""
+    return frame["verb"].isin(ev.CREATING_VERBS)
+
+
+def size(tables: dict[str, pd.DataFrame]) -> int:
+    """Store size: rows of the four current tables, i.e. keys created."""
+    return int(sum(creating_rows(frame).sum() for frame in tables.values()))
+
+
+def resolve(versions: pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
+    """One row per key: each field from the latest version (event_time, then arrival) carrying it."""
+    ordered = versions.sort_values(["key", "event_time", "seq"], kind="stable")
+    groups = ordered.groupby("key", sort=True, observed=True)
+    current = groups[list(fields)].last() if fields else pd.DataFrame(index=groups.size().index)
+    created = ordered.loc[creating_rows(ordered)].set_index("key")["event_time"]
+    current["created"] = created.reindex(current.index)
+    current["updated"] = groups["event_time"].max()
+    current["versions"] = groups.size()
+    return current.reset_index()
+
+
+def current(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The four tables as the user sees them: one row per key."""
+    views = {}
+    for table, frame in tables.items():
+        fields = ev.COLUMNS[table]
+        if table in ev.VERSIONED:
+            views[table] = resolve(frame, fields)
+        else:
+            views[table] = frame[["key", "event_time", *fields]].sort_values("key").reset_index(drop=True)
+    return views
+
+
+def event_times(tables: dict[str, pd.DataFrame]) -> pd.Series:
+    """Every accepted event_time in the store (UPDATE versions included)."""
+    return pd.concat([frame["event_time"] for frame in tables.values()], ignore_index=True)
