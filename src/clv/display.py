@@ -19,7 +19,7 @@ TABLE_FORMAT = "psql"
 MISSING = "-"
 DEFAULT_LIMIT = 50
 DEFAULT_PAGER = "less -FRSX"
-MONEY = ("total_revenue", "revenue_per_visit", "weekly_value", "ltv")
+MONEY = ("amount", "total_revenue", "revenue_per_visit", "weekly_value", "ltv")
 COUNTS = ("read", "ingested", "updated", "duplicates", "rejected", "orphans")
 
 
@@ -86,7 +86,7 @@ def render_store(views: dict[str, pd.DataFrame], names: list[str], limit: int | 
             parts.append("(empty)\n")
             continue
         shown = frame if limit is None else frame.head(limit)
-        parts.append(render(shown))
+        parts.append(render(shown, {name: 2 for name in MONEY}))
         if len(shown) < rows:
             parts.append(f"… {rows - len(shown):,} more rows not shown; see them all with: "
                          f"process.py display {name} --all (or --limit N)")

@@ -1,0 +1,155 @@
+"""Batch rules (duplicates, duplicate_key, unknown_key, orphans), versions, and the summary."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from clv.ingest import ingest, reprocess
+
+from conftest import ROOT, customer, image, order, visit, write_json, write_lines
+
+
+def load(store, rejects, tmp_path: Path, events: list, name: str = "batch.json"):
+    return ingest(store, [write_json(tmp_path / name, events)], rejects).total
+
+
+def current(store, table: str) -> pd.DataFrame:
+    return store.snapshot().current()[table].set_index("key")
+
+
+def test_messy_sample_gives_the_hand_counted_summary(store, rejects):
+    total = ingest(store, [ROOT / "sample_input" / "messy_events.jsonl"], rejects).total
+    assert (total.read, total.ingested, total.updated, total.duplicates, total.rejected, total.orphans) == \
+        (19, 6, 3, 1, 9, 2)
+    assert total.rejected_by_reason == {"malformed": 2, "unknown_type": 1, "invalid_verb": 1, "missing_field": 1,
+                                        "invalid_field": 2, "duplicate_key": 1, "unknown_key": 1}
+    assert (total.store_size_before, total.store_size_after) == (0, 6)
+    held = rejects.load()
+    assert [h["position"] for h in held] == list(range(11, 20))
+    assert held[0] == {**held[0], "raw": "not json at all", "reason": "malformed"}
+    assert held[2]["event"]["type"] == "PAYMENT" and held[2]["source"].endswith("messy_events.jsonl")
+    c1 = current(store, "customers").loc["c1"]
+    assert (c1["last_name"], c1["adr_city"], c1["adr_state"], c1["versions"]) == ("Smith", "Springfield", "IL", 3)
+    assert current(store, "orders").loc["o1", "amount"] == 25.0
+
+
+def test_duplicate_of_stored_identity_is_counted_not_rejected(store, rejects, tmp_path):
+    load(store, rejects, tmp_path, [customer("c1", "2017-01-06T12:00:00Z")], "a.json")
+    again = load(store, rejects, tmp_path, [customer("c1", "2017-01-06:12:00:00.000Z")], "b.json")
+    assert (again.duplicates, again.rejected, again.ingested) == (1, 0, 0)
+
+
+def test_new_for_stored_key_with_other_time_is_duplicate_key(store, rejects, tmp_path):
+    load(store, rejects, tmp_path, [order("o1", "2017-01-06T12:00:00Z", "c1", "5 USD")], "a.json")
+    clash = load(store, rejects, tmp_path, [order("o1", "2017-01-07T12:00:00Z", "c1", "9 USD")], "b.json")
+    assert clash.rejected_by_reason == {"duplicate_key": 1}
+    assert "already exists with event_time 2017-01-06T12:00:00Z" in rejects.load()[0]["message"]
+    assert current(store, "orders").loc["o1", "amount"] == 5.0
+
+
+def test_first_new_in_file_order_wins_and_repeats_of_it_are_duplicates(store, rejects, tmp_path):
+    total = load(store, rejects, tmp_path, [
+        image("i1", "2017-01-06T12:00:00Z", "c1", camera_make="Canon"),
+        image("i1", "2017-01-05T12:00:00Z", "c1", camera_make="Nikon"),
+        image("i1", "2017-01-06T12:00:00Z", "c1", camera_make="Canon"),
+        image("i1", "2017-01-05T12:00:00Z", "c1", camera_make="Nikon"),
+    ])
+    assert (total.ingested, total.duplicates, total.rejected_by_reason) == (1, 1, {"duplicate_key": 2})
+    assert current(store, "images").loc["i1", "camera_make"] == "Canon"
+
+
+def test_update_before_its_new_in_the_same_file_is_accepted(store, rejects, tmp_path):
+    total = load(store, rejects, tmp_path, [
+        customer("c1", "2017-01-08T00:00:00Z", verb="UPDATE", last_name="Later"),
+        customer("c1", "2017-01-06T00:00:00Z", last_name="First", adr_city="Salem"),
+    ])
+    assert (total.ingested, total.updated, total.rejected) == (1, 1, 0)
+    row = current(store, "customers").loc["c1"]
+    assert (row["last_name"], row["adr_city"]) == ("Later", "Salem")
+
+
+def test_update_for_unknown_key_is_rejected_then_reprocessed_once_the_key_exists(store, rejects, tmp_path):
+    first = load(store, rejects, tmp_path, [order("o1", "2017-01-08T00:00:00Z", "c1", "9 USD", verb="UPDATE")],
+                 "a.json")
+    assert first.rejected_by_reason == {"unknown_key": 1}
+    load(store, rejects, tmp_path, [order("o1", "2017-01-06T00:00:00Z", "c1", "5 USD")], "b.json")
+    result = reprocess(store, rejects)
+    assert (result.summary.updated, result.still_held) == (1, 0)
+    assert rejects.load() == []
+    assert current(store, "orders").loc["o1", "amount"] == 9.0
+
+
+def test_reprocess_keeps_still_bad_events_with_their_current_reason(store, rejects, tmp_path):
+    load(store, rejects, tmp_path, [order("o9", "2017-01-08T00:00:00Z", "c1", "9 USD", verb="UPDATE"),
+                                    {"type": "NOPE"}])
+    result = reprocess(store, rejects)
+    assert (result.summary.read, result.still_held) == (2, 2)
+    assert [h["reason"] for h in rejects.load()] == ["unknown_key", "unknown_type"]
+
+
+def test_reprocess_parses_a_raw_line_fixed_by_hand(store, rejects, tmp_path):
+    path = tmp_path / "lines.jsonl"
+    path.write_text('{"type": "CUSTOMER", "verb": "NEW", "key": "c1", "event_time": "2017-01-06T00:00:00Z"}\n'
+                    '{"type": "CUSTOMER", "verb": "NEW", "key": "c2", "event_time": "2017-01-06T00:00:00Z"\n')
+    ingest(store, [path], rejects)
+    held = rejects.load()
+    assert held[0]["reason"] == "malformed"
+    rejects.replace([dict(held[0], raw=held[0]["raw"] + "}")])
+    assert reprocess(store, rejects).summary.ingested == 1
+    assert set(current(store, "customers").index) == {"c1", "c2"}
+
+
+def test_late_old_update_does_not_overwrite_newer_data(store, rejects, tmp_path):
+    load(store, rejects, tmp_path, [customer("c1", "2017-01-02T00:00:00Z", last_name="A", adr_city="X"),
+                                    customer("c1", "2017-01-20T00:00:00Z", verb="UPDATE", last_name="C")], "a.json")
+    load(store, rejects, tmp_path, [customer("c1", "2017-01-10T00:00:00Z", verb="UPDATE", last_name="B",
+                                             adr_city="Y", adr_state="OR")], "b.json")
+    row = current(store, "customers").loc["c1"]
+    assert (row["last_name"], row["adr_city"], row["adr_state"]) == ("C", "Y", "OR")
+
+
+def test_equal_event_times_are_settled_by_arrival(store, rejects, tmp_path):
+    time = "2017-01-06T00:00:00Z"
+    load(store, rejects, tmp_path, [order("o1", time, "c1", "5 USD"),
+                                    order("o1", "2017-01-07T00:00:00Z", "c1", "6 USD", verb="UPDATE")], "a.json")
+    load(store, rejects, tmp_path, [order("o1", "2017-01-07T00:00:00Z", "c2", "7 USD", verb="UPDATE")], "b.json")
+    # Same identity as the stored UPDATE: a duplicate, so nothing changes.
+    assert current(store, "orders").loc["o1", "amount"] == 6.0
+    load(store, rejects, tmp_path, [order("o1", "2017-01-07T00:00:00.000+00:00", "c2", "7 USD", verb="UPDATE"),
+                                    order("o1", "2017-01-07T01:00:00+01:00", "c3", "8 USD", verb="UPDATE")],
+         "c.json")
+    assert current(store, "orders").loc["o1", "amount"] == 6.0
+
+
+def test_orphans_are_stored_and_counted_unless_their_customer_comes_in_the_same_batch(store, rejects, tmp_path):
+    total = load(store, rejects, tmp_path, [visit("v1", "2017-01-06T00:00:00Z", "ghost"),
+                                            order("o1", "2017-01-06T00:00:00Z", "c1", "5 USD"),
+                                            customer("c1", "2017-01-07T00:00:00Z")])
+    assert (total.ingested, total.orphans) == (3, 1)
+    assert "v1" in current(store, "site_visits").index
+
+
+def test_several_files_are_ingested_one_by_one_and_a_bad_one_is_skipped(store, rejects, tmp_path):
+    good = write_lines(tmp_path / "good.jsonl", [customer("c1", "2017-01-06T00:00:00Z")])
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{")
+    result = ingest(store, [good, bad, tmp_path / "missing.json"], rejects)
+    assert [f.error is None for f in result.files] == [False, True, False]
+    assert result.total.ingested == 1
+    figures = result.as_dict()
+    assert figures["failed_files"] == 2 and len(figures["files"]) == 3
+
+
+def test_read_is_always_the_sum_of_the_outcomes(store, rejects):
+    result = ingest(store, [ROOT / "sample_input" / "messy_events.jsonl", ROOT / "sample_input"], rejects)
+    for summary in [result.total, *result.files]:
+        assert summary.read == summary.ingested + summary.updated + summary.duplicates + summary.rejected
+
+
+def test_a_tie_on_event_time_goes_to_the_later_arrival(store, rejects, tmp_path):
+    time = "2017-01-06T00:00:00Z"
+    load(store, rejects, tmp_path, [order("o1", time, "c1", "5 USD"), order("o1", time, "c1", "7 USD", "UPDATE"),
+                                    order("o2", time, "c1", "7 USD", "UPDATE"), order("o2", time, "c1", "5 USD")])
+    amounts = current(store, "orders")["amount"]
+    assert (amounts["o1"], amounts["o2"]) == (7.0, 5.0)

@@ -1,0 +1,120 @@
+"""LTV by hand (SPEC §5): weeks run Sunday 00:00 to Saturday 24:00 UTC."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from clv.errors import NoDataError
+from clv.ingest import ingest
+from clv.ltv import LIFESPAN_YEARS, WEEKS_PER_YEAR, ltv_table, top_customers, weeks_spanned
+
+from conftest import ROOT, customer, image, order, visit, write_json
+
+
+def stamp(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+@pytest.mark.parametrize("first, last, weeks", [
+    ("2017-01-01T00:00:00", "2017-01-07T23:59:59", 1),   # Sunday 00:00 to Saturday 23:59:59: one week
+    ("2017-01-07T23:59:59", "2017-01-08T00:00:00", 2),   # Saturday night to Sunday morning: two weeks
+    ("2017-01-06T12:00:00", "2017-01-06T12:00:00", 1),   # a single instant still counts one week
+    ("2017-01-08T00:00:00", "2017-01-21T23:59:59", 2),
+    ("2016-12-31T23:59:59", "2017-01-01T00:00:00", 2),   # across a year end (Sat → Sun)
+])
+def test_weeks_start_on_sunday(first, last, weeks):
+    assert weeks_spanned(stamp(first), stamp(last)) == weeks
+
+
+def table_for(store, rejects, tmp_path, events) -> pd.DataFrame:
+    ingest(store, [write_json(tmp_path / "events.json", events)], rejects)
+    return ltv_table(store.snapshot()).set_index("customer_id")
+
+
+def test_saturday_and_sunday_events_make_two_weeks(store, rejects, tmp_path):
+    table = table_for(store, rejects, tmp_path, [
+        customer("c1", "2017-01-07T23:59:59Z", last_name="Smith"),
+        visit("v1", "2017-01-08T00:00:00Z", "c1"),
+        order("o1", "2017-01-08T00:00:00Z", "c1", "100.00 USD"),
+    ])
+    row = table.loc["c1"]
+    assert row["weekly_value"] == pytest.approx(50.0)
+    assert row["ltv"] == pytest.approx(52 * 50.0 * 10)
+    assert row["visits_per_week"] == pytest.approx(0.5)
+    assert row["revenue_per_visit"] == pytest.approx(100.0)
+
+
+def test_weekly_value_equals_revenue_per_visit_times_visits_per_week(store, rejects, tmp_path):
+    table = table_for(store, rejects, tmp_path, [
+        customer("c1", "2017-01-01T00:00:00Z"),
+        visit("v1", "2017-01-03T00:00:00Z", "c1"), visit("v2", "2017-01-10T00:00:00Z", "c1"),
+        visit("v3", "2017-01-20T00:00:00Z", "c1"),
+        order("o1", "2017-01-03T00:00:00Z", "c1", "10.00 USD"), order("o2", "2017-01-20T00:00:00Z", "c1", "20 USD"),
+    ])
+    row = table.loc["c1"]
+    assert row["weekly_value"] == pytest.approx(row["revenue_per_visit"] * row["visits_per_week"])
+    assert row["ltv"] == pytest.approx(52 * (30 / 3) * 10)
+
+
+def test_late_update_changes_revenue_and_the_timeframe(store, rejects, tmp_path):
+    table = table_for(store, rejects, tmp_path, [
+        customer("c1", "2017-01-02T00:00:00Z"),
+        order("o1", "2017-01-02T00:00:00Z", "c1", "10 USD"),
+        order("o1", "2017-01-30T00:00:00Z", "c1", "40 USD", verb="UPDATE"),   # week 5 (Jan 29 – Feb 4)
+        order("o1", "2017-01-09T00:00:00Z", "c1", "99 USD", verb="UPDATE"),   # older, arrives late: ignored
+    ])
+    assert table.loc["c1", "total_revenue"] == 40.0
+    assert table.loc["c1", "ltv"] == pytest.approx(52 * (40 / 5) * 10)
+
+
+def test_an_update_moving_an_order_moves_its_revenue(store, rejects, tmp_path):
+    table = table_for(store, rejects, tmp_path, [
+        order("o1", "2017-01-02T00:00:00Z", "c1", "10 USD"),
+        order("o1", "2017-01-03T00:00:00Z", "c2", "10 USD", verb="UPDATE"),
+    ])
+    assert "c1" not in table.index  # its only trace was the order's old customer_id
+    assert table.loc["c2", "total_revenue"] == 10.0
+
+
+def test_orphans_and_customers_without_visits_are_ranked(store, rejects, tmp_path):
+    table = table_for(store, rejects, tmp_path, [
+        customer("c1", "2017-01-02T00:00:00Z", last_name="NoVisits"),
+        order("o1", "2017-01-02T00:00:00Z", "c1", "70 USD"),
+        visit("v1", "2017-01-02T00:00:00Z", "orphan"),
+        image("i1", "2017-01-02T00:00:00Z", "imageonly"),
+    ])
+    assert list(table.index) == ["c1", "imageonly", "orphan"]
+    assert math.isnan(table.loc["c1", "revenue_per_visit"])
+    assert table.loc["c1", "ltv"] == pytest.approx(52 * 70 * 10)
+    assert pd.isna(table.loc["orphan", "last_name"])
+    assert table.loc["orphan", "ltv"] == 0.0
+
+
+def test_ties_are_broken_by_customer_id_and_x_larger_than_the_count_lists_all(store, rejects, tmp_path):
+    ingest(store, [write_json(tmp_path / "e.json", [
+        order("o1", "2017-01-02T00:00:00Z", "b", "5 USD"), order("o2", "2017-01-02T00:00:00Z", "a", "5 USD"),
+        order("o3", "2017-01-02T00:00:00Z", "c", "9 USD")])], rejects)
+    top = top_customers(store.snapshot(), 10)
+    assert top["customer_id"].tolist() == ["c", "a", "b"]
+    assert top["rank"].tolist() == [1, 2, 3]
+    assert top_customers(store.snapshot(), 1)["customer_id"].tolist() == ["c"]
+
+
+def test_empty_store_says_no_data(store):
+    with pytest.raises(NoDataError, match="no data"):
+        ltv_table(store.snapshot())
+
+
+def test_readme_worked_example(store, rejects):
+    """The README walks through this file's numbers; keep them in step."""
+    ingest(store, [ROOT / "sample_input" / "messy_events.jsonl"], rejects)
+    top = top_customers(store.snapshot(), 2).set_index("customer_id")
+    assert WEEKS_PER_YEAR == 52 and LIFESPAN_YEARS == 10
+    assert top.loc["c1", "total_revenue"] == 25.0
+    assert top.loc["c1", "visits_per_week"] == pytest.approx(1 / 3)
+    assert round(top.loc["c1", "ltv"], 2) == 4333.33
+    assert round(top.loc["c2", "ltv"], 2) == 1300.00
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "4,333.33" in readme and "1,300.00" in readme

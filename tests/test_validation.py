@@ -1,0 +1,112 @@
+"""Every rejection code of SPEC §3 that a single event can earn, with its message."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from clv.reader import MalformedLine
+from clv.validation import validate
+
+from conftest import customer, image, order, visit
+
+T = "2017-01-06T12:46:46Z"
+
+
+def verdict(event: object) -> tuple[str | None, str | None]:
+    row = validate([event]).iloc[0]
+    reason = None if pd.isna(row["reason"]) else row["reason"]
+    return reason, None if pd.isna(row["message"]) else row["message"]
+
+
+@pytest.mark.parametrize("event, code, words", [
+    ("just a string", "malformed", "JSON string, not an object"),
+    ([1, 2], "malformed", "JSON array"),
+    (MalformedLine("{oops", "unexpected character (column 2)"), "malformed", "not valid JSON"),
+    ({"verb": "NEW", "key": "a", "event_time": T}, "unknown_type", "type is missing"),
+    ({"type": "PAYMENT", "verb": "NEW"}, "unknown_type", "'PAYMENT' is not one of"),
+    ({"type": "customer", "verb": "NEW"}, "unknown_type", "'customer'"),
+    ({"type": 7, "verb": "NEW"}, "unknown_type", "a JSON number"),
+    ({"type": "ORDER", "key": "a"}, "invalid_verb", "verb is missing for ORDER"),
+    ({"type": "ORDER", "verb": "UPLOAD"}, "invalid_verb", "not allowed for ORDER (allowed: NEW, UPDATE)"),
+    ({"type": "SITE_VISIT", "verb": "UPDATE"}, "invalid_verb", "allowed: NEW)"),
+    ({"type": "IMAGE", "verb": "NEW"}, "invalid_verb", "allowed: UPLOAD"),
+    ({"type": "CUSTOMER", "verb": "NEW", "event_time": T}, "missing_field", "key is required"),
+    (customer("a", None), "missing_field", "event_time is required for CUSTOMER"),
+    ({"type": "SITE_VISIT", "verb": "NEW", "key": "v", "event_time": T}, "missing_field", "customer_id"),
+    (order("o", T, "c", None), "missing_field", "total_amount is required for ORDER"),
+    (customer(12, T), "invalid_field", "key must be a non-empty string, got a JSON number"),
+    (customer("   ", T), "invalid_field", "key must be a non-empty string"),
+    (visit("v", T, ["c"]), "invalid_field", "customer_id must be a non-empty string, got a JSON array"),
+    (customer("a", "06/01/2017 12:00"), "invalid_field", "is not in the form YYYY-MM-DD"),
+    (customer("a", "2017-01-06"), "invalid_field", "is not in the form"),
+    (customer("a", 1483700000), "invalid_field", "event_time must be a string"),
+    (customer("a", "2017-02-30T12:00:00Z"), "invalid_field", "not a real date and time"),
+    (customer("a", "2017-01-06T25:00:00Z"), "invalid_field", "not a real date and time"),
+    (order("o", T, "c", "12.34 EUR"), "invalid_field", "is not in USD"),
+    (order("o", T, "c", "-5.00 USD"), "invalid_field", "is negative"),
+    (order("o", T, "c", "abc USD"), "invalid_field", "is not a number"),
+    (order("o", T, "c", "12.34"), "invalid_field", "is not of the form '<amount> USD'"),
+    (order("o", T, "c", 12.34), "invalid_field", "must be a string like '12.34 USD'"),
+    (customer("a", T, last_name=5), "invalid_field", "last_name must be a string or null"),
+    (image("i", T, "c", camera_make={"x": 1}), "invalid_field", "camera_make must be a string or null"),
+    (visit("v", T, "c", tags="red"), "invalid_field", "tags must be an object, an array of name/value objects"),
+    (visit("v", T, "c", tags=[1, 2]), "invalid_field", "tags must be"),
+])
+def test_each_rejection_code_names_the_field_and_problem(event, code, words):
+    reason, message = verdict(event)
+    assert reason == code
+    assert words in message
+
+
+def test_codes_are_checked_in_spec_order():
+    # Wrong verb and missing fields and a bad time: the verb is reported first.
+    assert verdict({"type": "ORDER", "verb": "DELETE", "event_time": "bad"})[0] == "invalid_verb"
+    # Missing customer_id beats a malformed amount.
+    assert verdict({"type": "ORDER", "verb": "NEW", "key": "o", "event_time": T,
+                    "total_amount": "x"})[0] == "missing_field"
+
+
+@pytest.mark.parametrize("event", [
+    customer("a", "2017-01-06:12:46:46.384Z"),
+    customer("a", "2017-01-06 12:46:46"),
+    customer("a", "2017-01-06T12:46:46.123456+05:30"),
+    customer("a", "2017-01-06T12:46:46-08:00", last_name=None, adr_city=None),
+    order("o", T, "c", "0 USD"),
+    order("o", T, "c", "12 USD"),
+    order("o", T, "c", ".5 USD"),
+    visit("v", T, "c", tags=None),
+    visit("v", T, "c", tags={"a": "b", "n": 3}),
+    visit("v", T, "c", tags=[{"name": "a", "value": "b"}]),
+    image("i", T, "c", camera_make=None),
+])
+def test_valid_spellings_are_accepted(event):
+    assert verdict(event) == (None, None)
+
+
+def test_times_are_utc_instants_and_spellings_of_one_instant_agree():
+    frame = validate([customer("a", "2017-01-06:12:46:46.000Z"), customer("b", "2017-01-06 07:46:46-05:00"),
+                      customer("c", "2017-01-06T12:46:46")])
+    assert frame["event_time"].nunique() == 1
+    assert str(frame["event_time"].iloc[0]) == "2017-01-06 12:46:46+00:00"
+
+
+def test_ids_are_trimmed_and_amounts_parsed():
+    frame = validate([order("  o1 ", T, " c1", " 12.50 USD ")])
+    assert (frame.at[0, "key"], frame.at[0, "customer_id"], frame.at[0, "amount"]) == ("o1", "c1", 12.5)
+
+
+def test_unknown_fields_and_other_types_fields_are_ignored():
+    event = customer("a", T, total_amount="not money", tags=5, camera_make=7, customer_id=3, extra={"x": 1})
+    assert verdict(event) == (None, None)
+
+
+def test_both_tag_shapes_become_one_name_value_map():
+    frame = validate([visit("v1", T, "c", tags={"campaign": "winter"}),
+                      visit("v2", T, "c", tags=[{"name": "campaign", "value": "winter"}])])
+    assert list(frame.at[0, "tags"]) == list(frame.at[1, "tags"]) == [("campaign", "winter")]
+
+
+def test_one_bad_event_does_not_affect_its_neighbours():
+    frame = validate([customer("a", T), "junk", customer(5, T), customer("b", T)])
+    assert frame["reason"].isna().tolist() == [True, False, False, True]
+    assert frame.at[3, "key"] == "b"
