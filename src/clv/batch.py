@@ -107,8 +107,9 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int) -> App
         updated = _updates(batch, updating, stored, created, status, reason, message)
         status[updated] = UPDATED
         accepted_new[table] = created
-        added = batch.loc[created.union(updated)].assign(seq=seq)
-        if len(added):
+        accepted = created.union(updated)
+        if len(accepted):
+            added = batch.loc[accepted].assign(seq=seq.loc[accepted])
             result[table] = pd.concat([stored, tb.conform(added, table)], ignore_index=True)
     status[pd.isna(status)] = REJECTED
     batch["status"] = status

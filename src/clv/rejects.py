@@ -26,7 +26,7 @@ class Rejects(Protocol):
         """Every held rejected event, oldest first."""
 
     def add(self, records: list[dict]) -> None:
-        """Hold more rejected events."""
+        """Hold more rejected events (those not held already)."""
 
     def replace(self, records: list[dict]) -> None:
         """Hold exactly these (after re-processing)."""
@@ -37,6 +37,25 @@ def record(entry: object, reason: str, message: str, source: str, position: int,
     held: dict = {"raw": entry.text} if isinstance(entry, MalformedLine) else {"event": entry}
     held.update(reason=reason, message=message, source=source, position=position, time=time)
     return held
+
+
+def held_key(held: dict) -> bytes:
+    """What makes two held events the same event, whatever their reason or source."""
+    if "event" in held:
+        return b"e" + orjson.dumps(held["event"], option=orjson.OPT_SORT_KEYS)
+    return b"r" + str(held.get("raw", "")).encode()
+
+
+def new_only(held: list[dict], records: list[dict]) -> list[dict]:
+    """Records not held yet, so ingesting a file again does not hold its rejects twice."""
+    seen = {held_key(h) for h in held}
+    fresh = []
+    for candidate in records:
+        key = held_key(candidate)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(candidate)
+    return fresh
 
 
 def entry_of(held: dict) -> object:
@@ -60,7 +79,7 @@ class MemoryRejects:
         return list(self._records)
 
     def add(self, records: list[dict]) -> None:
-        self._records.extend(records)
+        self._records.extend(new_only(self._records, records))
 
     def replace(self, records: list[dict]) -> None:
         self._records = list(records)
@@ -101,8 +120,9 @@ class FileRejects:
             os.fsync(out.fileno())
 
     def add(self, records: list[dict]) -> None:
-        if records:
-            self._write(records, "ab", self.path)
+        fresh = new_only(self.load(), records) if records else []
+        if fresh:
+            self._write(fresh, "ab", self.path)
 
     def replace(self, records: list[dict]) -> None:
         staged = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")

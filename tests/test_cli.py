@@ -1,0 +1,140 @@
+"""The subcommands as a shell script uses them: output formats and exit statuses (SPEC §6)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from conftest import ROOT, customer, order, run, write_json
+
+SAMPLE = ROOT / "sample_input" / "events.txt"
+MESSY = ROOT / "sample_input" / "messy_events.jsonl"
+SUMMARY_KEYS = {"read", "ingested", "updated", "duplicates", "rejected", "rejected_by_reason", "orphans",
+                "store_size_before", "store_size_after", "seconds"}
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_ingest_json_summary_has_the_spec_keys(dirs):
+    result = run([*dirs, "ingest", str(MESSY), "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert SUMMARY_KEYS <= set(figures)
+    assert figures["read"] == figures["ingested"] + figures["updated"] + figures["duplicates"] + figures["rejected"]
+    assert figures["rejected_by_reason"]["malformed"] == 2
+    assert "files" not in figures
+
+
+def test_ingest_of_several_files_lists_each(dirs, tmp_path):
+    result = run([*dirs, "ingest", str(SAMPLE), str(MESSY), "--format", "json"])
+    figures = json.loads(result.stdout)
+    assert [f["source"] for f in figures["files"]] == [str(SAMPLE), str(MESSY)]
+    assert figures["files"][1]["store_size_before"] == 4
+    assert figures["store_size_after"] == figures["files"][1]["store_size_after"] == 10
+
+
+def test_ingest_text_summary_and_logs(dirs, tmp_path):
+    result = run([*dirs, "ingest", str(MESSY)])
+    assert result.returncode == 0
+    assert "rejected by reason: malformed 2" in result.stdout and "store size: 0 → 6 rows" in result.stdout
+    log = (tmp_path / "logs" / "process.log").read_text()
+    assert "ingest " in log and "read=19 ingested=6 updated=3 duplicates=1 rejected=9" in log
+    held = (tmp_path / "logs" / "rejected_events.jsonl").read_text().splitlines()
+    assert len(held) == 9
+    assert {"reason", "message", "source", "position", "time"} <= set(json.loads(held[0]))
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["ingest", "missing.json"], 1, "missing.json: no such file or directory"),
+    (["ltv", "3"], 1, "no data"),
+    (["ltv", "abc"], 2, "X must be a positive whole number, got 'abc'"),
+    (["ltv", "0"], 2, "positive whole number"),
+    (["ltv", "-2"], 2, "positive whole number"),
+    (["ltv", "2.5"], 2, "positive whole number"),
+    (["ltv"], 2, "required: X"),
+    (["frobnicate"], 2, "invalid choice"),
+    (["display", "users"], 2, "unknown table 'users'"),
+    (["ltv", "3", "--format", "xml"], 2, "invalid choice"),
+])
+def test_failures_are_one_line_with_the_right_status(dirs, args, status, words):
+    result = run([*dirs, *args])
+    assert result.returncode == status
+    assert words in one_error_line(result)
+
+
+def test_bad_file_fails_but_rejected_events_do_not(dirs, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"type": "CUSTOMER",\n "key": }]')
+    result = run([*dirs, "ingest", str(bad)])
+    assert result.returncode == 1 and "line 2, column" in one_error_line(result)
+    assert not (tmp_path / "data" / "CURRENT").exists()
+    assert run([*dirs, "ingest", str(MESSY)]).returncode == 0
+
+
+def test_global_options_work_after_the_command(tmp_path):
+    result = run(["ingest", str(SAMPLE), "--data-dir", str(tmp_path / "d"), "--logs-dir", str(tmp_path / "l")])
+    assert result.returncode == 0
+    assert (tmp_path / "d" / "CURRENT").exists() and (tmp_path / "l" / "process.log").exists()
+
+
+def test_memory_keeps_nothing_on_disk(tmp_path):
+    logs = ROOT / "logs"
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in logs.iterdir())
+    result = run(["--memory", "--data-dir", str(tmp_path / "d"), "ingest", str(MESSY), "--format", "json"])
+    assert result.returncode == 0 and json.loads(result.stdout)["ingested"] == 6
+    assert not (tmp_path / "d").exists()
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in logs.iterdir()) == before
+
+
+def test_ltv_formats(dirs, tmp_path):
+    run([*dirs, "ingest", str(MESSY)])
+    table = run([*dirs, "ltv", "5"]).stdout
+    assert "4,333.33" in table and "1,300.00" in table
+    rows = json.loads(run([*dirs, "ltv", "5", "--format", "json"]).stdout)
+    assert list(rows[0]) == ["rank", "customer_id", "last_name", "total_revenue", "site_visits",
+                             "revenue_per_visit", "visits_per_week", "weekly_value", "ltv"]
+    assert rows[1]["last_name"] is None and rows[0]["ltv"] == pytest.approx(52 * 25 / 3 * 10)
+    parsed = list(csv.DictReader(io.StringIO(run([*dirs, "ltv", "1", "--format", "csv"]).stdout)))
+    assert len(parsed) == 1 and parsed[0]["customer_id"] == "c1"
+    out = tmp_path / "top.csv"
+    result = run([*dirs, "ltv", "2", "--format", "csv", "--output", str(out)])
+    assert result.returncode == 0 and out.read_text().startswith("rank,customer_id")
+    result = run([*dirs, "ltv", "2", "--output", str(tmp_path / "no" / "such" / "dir.txt")])
+    assert result.returncode == 1 and "cannot write" in one_error_line(result)
+
+
+def test_display_shows_titles_counts_and_a_footer_when_cut(dirs, tmp_path):
+    events = [customer(f"c{i:03d}", "2017-01-06T00:00:00Z") for i in range(60)]
+    run([*dirs, "ingest", str(write_json(tmp_path / "many.json", events))])
+    shown = run([*dirs, "display", "customers"]).stdout
+    assert "customers (60 rows)" in shown and "10 more rows not shown" in shown and "--all" in shown
+    assert "c049" in shown and "c050" not in shown
+    everything = run([*dirs, "display", "customers", "--all"]).stdout
+    assert "c059" in everything and "more rows" not in everything
+    assert "orders (0 rows)" in run([*dirs, "display"]).stdout
+    assert run([*dirs, "display", "customers", "--limit", "5"]).stdout.count(" c0") == 5
+
+
+def test_reprocess_command(dirs, tmp_path):
+    write_json(tmp_path / "a.json", [order("o1", "2017-01-08T00:00:00Z", "c1", "9 USD", verb="UPDATE")])
+    run([*dirs, "ingest", str(tmp_path / "a.json")])
+    write_json(tmp_path / "b.json", [order("o1", "2017-01-06T00:00:00Z", "c1", "5 USD")])
+    run([*dirs, "ingest", str(tmp_path / "b.json")])
+    result = run([*dirs, "reprocess", "--format", "json"])
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["updated"] == 1 and json.loads(result.stdout)["still_held"] == 0
+    assert (tmp_path / "logs" / "rejected_events.jsonl").read_text() == ""
+    assert "nothing to reprocess" in run([*dirs, "reprocess"]).stdout
+
+
+def test_help_of_every_command_has_an_example():
+    for command in ("ingest", "ltv", "display", "reprocess"):
+        result = run([command, "--help"])
+        assert result.returncode == 0 and "example: process.py " + command in result.stdout

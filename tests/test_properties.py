@@ -1,0 +1,110 @@
+"""Invariants over generated batches (hypothesis).
+
+A batch is a set: for batches where the spec leaves nothing to file order (no
+two different NEWs for one key, no two versions of a key at one instant), any
+order gives the same store. And ingesting a file again only adds duplicates.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clv.ingest import ingest
+from clv.ltv import ltv_table
+from clv.rejects import MemoryRejects
+from clv.store import MemoryStore
+
+DAYS = [f"2017-01-{day:02d}" for day in range(1, 29)]
+SPELLINGS = ["{d}T12:00:00Z", "{d}:12:00:00.000Z", "{d} 12:00:00", "{d}T13:00:00+01:00"]
+
+
+def spell(day: int, variant: int) -> str:
+    return SPELLINGS[variant % len(SPELLINGS)].format(d=DAYS[day])
+
+
+@st.composite
+def versioned(draw, type_name: str, key: str, extra) -> list[dict]:
+    """A NEW (maybe) and UPDATEs of one key, each at its own instant."""
+    days = draw(st.lists(st.integers(0, len(DAYS) - 1), min_size=1, max_size=4, unique=True))
+    events = []
+    for i, day in enumerate(days):
+        verb = "NEW" if i == 0 and draw(st.booleans()) else "UPDATE"
+        events.append({"type": type_name, "verb": verb, "key": key,
+                       "event_time": spell(day, draw(st.integers(0, 3))), **draw(extra)})
+    return events
+
+
+customer_fields = st.fixed_dictionaries({}, optional={
+    "last_name": st.sampled_from(["Smith", "Jones", None]), "adr_city": st.sampled_from(["Salem", "Troy"])})
+order_fields = st.fixed_dictionaries({
+    "customer_id": st.sampled_from(["c0", "c1", "c2", "c9"]),
+    "total_amount": st.sampled_from(["1.00 USD", "12.34 USD", "7 USD", "5 EUR"])})
+invalid = st.sampled_from([
+    "junk", {"type": "PAYMENT"}, {"type": "ORDER", "verb": "DELETE"},
+    {"type": "SITE_VISIT", "verb": "NEW", "key": "vx", "event_time": "2017-02-30T00:00:00Z", "customer_id": "c0"},
+])
+
+
+@st.composite
+def batches(draw) -> list:
+    events: list = []
+    for key in ("c0", "c1", "c2"):
+        events += draw(versioned("CUSTOMER", key, customer_fields))
+    for key in ("o0", "o1", "o2"):
+        events += draw(versioned("ORDER", key, order_fields))
+    for n in range(draw(st.integers(0, 6))):
+        events.append({"type": "SITE_VISIT", "verb": "NEW", "key": f"v{n}",
+                       "event_time": spell(draw(st.integers(0, 27)), n),
+                       "customer_id": draw(st.sampled_from(["c0", "c1", "c3"]))})
+    events += draw(st.lists(invalid, max_size=3))
+    repeats = draw(st.lists(st.sampled_from(events), max_size=3)) if events else []
+    return events + [json.loads(json.dumps(e)) for e in repeats]
+
+
+def ingest_list(events: list, folder: Path, name: str) -> tuple[MemoryStore, MemoryRejects, object]:
+    store, rejects = MemoryStore(), MemoryRejects()
+    path = folder / name
+    path.write_text(json.dumps(events), encoding="utf-8")
+    return store, rejects, ingest(store, [path], rejects).total
+
+
+def views(store: MemoryStore) -> dict[str, pd.DataFrame]:
+    return {name: frame.sort_values("key").reset_index(drop=True) for name, frame in store.snapshot().current().items()}
+
+
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@PROPERTY
+@given(data=st.data())
+def test_any_order_of_a_batch_gives_the_same_store(tmp_path, data):
+    events = data.draw(batches())
+    shuffled = data.draw(st.permutations(events))
+    first, _, first_total = ingest_list(events, tmp_path, "a.json")
+    second, _, second_total = ingest_list(shuffled, tmp_path, "b.json")
+    for name, frame in views(first).items():
+        pd.testing.assert_frame_equal(frame, views(second)[name])
+    assert first_total.rejected_by_reason == second_total.rejected_by_reason
+    assert (first_total.ingested, first_total.updated, first_total.duplicates, first_total.orphans) == \
+        (second_total.ingested, second_total.updated, second_total.duplicates, second_total.orphans)
+    if first.snapshot().size():
+        pd.testing.assert_frame_equal(ltv_table(first.snapshot()), ltv_table(second.snapshot()))
+
+
+@PROPERTY
+@given(events=batches())
+def test_ingesting_a_file_twice_only_adds_duplicates(tmp_path, events):
+    store, rejects, first = ingest_list(events, tmp_path, "same.json")
+    tables = {name: frame.copy() for name, frame in store.snapshot().tables.items()}
+    held = rejects.load()
+    second = ingest(store, [tmp_path / "same.json"], rejects).total
+    assert (second.ingested, second.updated, second.orphans) == (0, 0, 0)
+    assert second.duplicates == first.ingested + first.updated + first.duplicates
+    assert second.rejected_by_reason == first.rejected_by_reason
+    for name, frame in store.snapshot().tables.items():
+        pd.testing.assert_frame_equal(frame, tables[name])
+    assert rejects.load() == held

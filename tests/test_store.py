@@ -1,0 +1,153 @@
+"""The Parquet store: persistence, atomic commits, damage and locking (SPEC §4)."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from clv.errors import StoreError
+from clv.ingest import ingest
+from clv.rejects import MemoryRejects
+from clv.store import ParquetStore
+
+from conftest import ROOT, run
+
+SAMPLE = ROOT / "sample_input" / "events.txt"
+MESSY = ROOT / "sample_input" / "messy_events.jsonl"
+
+
+def assert_same_tables(left: dict, right: dict) -> None:
+    assert set(left) == set(right)
+    for name in left:
+        pd.testing.assert_frame_equal(left[name].reset_index(drop=True), right[name].reset_index(drop=True))
+
+
+def test_store_survives_a_new_instance_with_identical_tables(tmp_path):
+    first = ParquetStore(tmp_path)
+    ingest(first, [MESSY], MemoryRejects())
+    again = ParquetStore(tmp_path).snapshot()
+    assert_same_tables(first.snapshot().tables, again.tables)
+    assert again.next_seq == 19 and again.last_ingest["sources"] == [str(MESSY)]
+
+
+def test_a_commit_leaves_one_generation_and_no_temporary_files(tmp_path):
+    store = ParquetStore(tmp_path)
+    ingest(store, [SAMPLE], MemoryRejects())
+    ingest(store, [MESSY], MemoryRejects())
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[:2] == ["CURRENT", "LOCK"] and len(names) == 3 and names[2].startswith("gen-000002-")
+
+
+def test_a_process_sees_what_another_committed(tmp_path, dirs):
+    assert run([*dirs, "ingest", str(SAMPLE)]).returncode == 0
+    out = run([*dirs, "ltv", "1", "--format", "csv"])
+    assert out.returncode == 0 and "96f55c7d8f42,Smith,12.34" in out.stdout
+
+
+def test_damaged_manifest_is_named_and_left_alone(tmp_path, dirs):
+    run([*dirs, "ingest", str(SAMPLE)])
+    manifest = tmp_path / "data" / "CURRENT"
+    manifest.write_text("{ not json")
+    for args in (["ingest", str(MESSY)], ["ltv", "3"], ["display"]):
+        result = run([*dirs, *args])
+        assert result.returncode == 1
+        assert f"store file {manifest} is damaged" in result.stderr and "Traceback" not in result.stderr
+    assert manifest.read_text() == "{ not json"
+
+
+def test_damaged_table_file_is_named_and_left_alone(tmp_path, dirs):
+    run([*dirs, "ingest", str(SAMPLE)])
+    table = next((tmp_path / "data").glob("gen-*/orders.parquet"))
+    table.write_bytes(b"garbage")
+    result = run([*dirs, "ingest", str(MESSY)])
+    assert result.returncode == 1 and f"store file {table} is damaged" in result.stderr
+    assert table.read_bytes() == b"garbage"
+    with pytest.raises(StoreError, match="orders.parquet"):
+        ParquetStore(tmp_path / "data").snapshot()
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {src!r})
+    from clv.store import ParquetStore
+    with ParquetStore({data!r}).writing():
+        print("holding", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_a_second_writer_gets_a_clear_error_and_no_stale_lock_after_a_crash(tmp_path, dirs):
+    data = tmp_path / "data"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(src=str(ROOT / "src"), data=str(data))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        result = run([*dirs, "ingest", str(SAMPLE)])
+        assert result.returncode == 1
+        assert f"being written by process {holder.pid}" in result.stderr
+        assert run([*dirs, "ltv", "1"]).returncode == 1  # reading is not blocked: it just finds no data
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert run([*dirs, "ingest", str(SAMPLE)]).returncode == 0
+
+
+def _state(data: Path) -> dict:
+    return ParquetStore(data).snapshot().tables
+
+
+@pytest.mark.slow
+def test_kill_during_a_large_ingestion_leaves_the_old_or_the_new_state(tmp_path, dirs):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from generate import generate, write
+
+    big = tmp_path / "big.json"
+    write(generate(60_000, seed=3), big, "json")
+    data = tmp_path / "data"
+    assert run([*dirs, "ingest", str(SAMPLE)]).returncode == 0
+    old = _state(data)
+    new_store = ParquetStore(tmp_path / "reference")
+    ingest(new_store, [SAMPLE], MemoryRejects())
+    ingest(new_store, [big], MemoryRejects())
+    new = new_store.snapshot().tables
+    seen = set()
+    for delay in (0.3, 0.8, 1.3, 1.8, 2.4, 3.0, 4.0):
+        process = subprocess.Popen([sys.executable, str(ROOT / "src" / "process.py"), *dirs, "ingest", str(big)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        state = _state(data)
+        if state["site_visits"].shape == old["site_visits"].shape:
+            assert_same_tables(state, old)
+            seen.add("old")
+        else:
+            assert_same_tables(state, new)
+            seen.add("new")
+            break
+    assert "old" in seen
+
+
+def test_ctrl_c_during_ingestion_changes_nothing(tmp_path, dirs):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from generate import generate, write
+
+    big = tmp_path / "big.json"
+    write(generate(100_000, seed=4), big, "json")
+    assert run([*dirs, "ingest", str(SAMPLE)]).returncode == 0
+    before = _state(tmp_path / "data")
+    process = subprocess.Popen([sys.executable, str(ROOT / "src" / "process.py"), *dirs, "ingest", str(big)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted; nothing was changed" in err and "Traceback" not in err
+    assert_same_tables(_state(tmp_path / "data"), before)
+    assert len(list((tmp_path / "data").glob("gen-*"))) == 1
