@@ -35,25 +35,30 @@ def _show_time(value: pd.Timestamp) -> str:
 def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status: np.ndarray,
               reason: np.ndarray, message: np.ndarray) -> pd.Index:
     """Settle NEW/UPLOAD events of one type; return the accepted ones."""
-    new = batch.loc[rows, ["type", "verb", "key", "event_time"]]
-    existing = stored.loc[tb.creating_rows(stored)].set_index("key")["event_time"]
-    stored_time = pd.Series(existing.reindex(new["key"].to_numpy()).to_numpy(), index=new.index)
-    in_store = stored_time.notna().to_numpy()
-    same_as_store = in_store & (new["event_time"] == stored_time).to_numpy()
-    status[rows[same_as_store]] = DUPLICATE
-    clash = rows[in_store & ~same_as_store]
-    reason[clash] = "duplicate_key"
-    message[clash] = [
-        f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} already exists with event_time "
-        f"{_show_time(stored_time.at[i])}; this {batch.at[i, 'verb']} has {_show_time(batch.at[i, 'event_time'])}"
-        for i in clash
-    ]
+    new = batch.loc[rows, ["key", "event_time"]]
+    existing = stored.loc[tb.creating_rows(stored)]
+    in_store = tb.member(new["key"], existing["key"])
+    if in_store.any():
+        known = new.loc[in_store]
+        stored_time = pd.Series(existing.set_index("key")["event_time"].reindex(known["key"].to_numpy()).to_numpy(),
+                                index=known.index)
+        same_as_store = (known["event_time"] == stored_time).to_numpy()
+        status[known.index[same_as_store]] = DUPLICATE
+        clash = known.index[~same_as_store]
+        reason[clash] = "duplicate_key"
+        message[clash] = [
+            f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} already exists with event_time "
+            f"{_show_time(stored_time.at[i])}; this {batch.at[i, 'verb']} has {_show_time(batch.at[i, 'event_time'])}"
+            for i in clash
+        ]
     fresh = new.loc[~in_store]
-    first_time = fresh.groupby("key", sort=False, observed=True)["event_time"].transform("first")
-    same = (fresh["event_time"] == first_time).to_numpy()
-    repeat = fresh.duplicated(["key", "event_time"]).to_numpy()
-    status[fresh.index[same & repeat]] = DUPLICATE
-    clash = fresh.index[~same]
+    # Only keys that occur more than once need the first-in-file-order rule.
+    shared = fresh.loc[fresh["key"].duplicated(keep=False).to_numpy()]
+    first_time = shared.groupby("key", sort=False, observed=True)["event_time"].transform("first")
+    later = (shared["event_time"] != first_time).to_numpy()
+    repeat = shared.duplicated(["key", "event_time"]).to_numpy()
+    status[shared.index[~later & repeat]] = DUPLICATE
+    clash = shared.index[later]
     reason[clash] = "duplicate_key"
     message[clash] = [
         f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} was already created earlier in this batch with "
@@ -61,14 +66,14 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status:
         f"{_show_time(batch.at[i, 'event_time'])}"
         for i in clash
     ]
-    return fresh.index[same & ~repeat]
+    return fresh.index.difference(shared.index[later | repeat])
 
 
 def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created: pd.Index,
              status: np.ndarray, reason: np.ndarray, message: np.ndarray) -> pd.Index:
     """Settle UPDATE events of one type; return the accepted ones."""
     updates = batch.loc[rows, ["key", "event_time"]]
-    known = updates["key"].isin(stored["key"]).to_numpy() | updates["key"].isin(batch.loc[created, "key"]).to_numpy()
+    known = tb.member(updates["key"], stored["key"], batch.loc[created, "key"])
     unknown = rows[~known]
     reason[unknown] = "unknown_key"
     message[unknown] = [
@@ -121,4 +126,4 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int) -> App
 def _orphans(batch: pd.DataFrame, accepted_new: dict[str, pd.Index], customers: pd.DataFrame) -> int:
     """New rows of this batch whose customer has no CUSTOMER record (yet)."""
     rows = accepted_new["site_visits"].union(accepted_new["images"]).union(accepted_new["orders"])
-    return int((~batch.loc[rows, "customer_id"].isin(customers["key"])).sum())
+    return int((~tb.member(batch.loc[rows, "customer_id"], customers["key"])).sum())

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import batch as bt
 from . import logsetup
 from .errors import InputError
-from .reader import expand_paths, read_file
+from .reader import expand_paths, gc_paused, read_file
 from .rejects import Rejects, entry_of, record
 from .store import Store
 
@@ -126,6 +126,24 @@ def _resolve_paths(paths: list[str | Path]) -> tuple[list[Path], list[Summary]]:
     return files, failures
 
 
+def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: list[dict]) -> tuple[dict, int, int]:
+    """Apply one file to the tables; its parsed events are freed on return, while the GC is still off."""
+    started = time.perf_counter()
+    try:
+        parsed = read_file(path)
+    except InputError as exc:
+        summary.error = str(exc)
+        summary.store_size_after = summary.store_size_before
+        return tables, seq, summary.store_size_before
+    applied = bt.apply(tables, parsed.entries, seq)
+    _count(applied, summary)
+    summary.store_size_after = summary.store_size_before + summary.ingested
+    held.extend(_held(applied, parsed.entries, parsed.positions, parsed.source))
+    _log_duplicates(applied, parsed.source, parsed.positions)
+    summary.seconds = time.perf_counter() - started
+    return applied.tables, seq + len(parsed.entries), summary.store_size_after
+
+
 def ingest(store: Store, paths: list[str | Path], rejects: Rejects) -> RunSummary:
     """Ingest files one batch each, commit once at the end, and hold their rejected events.
 
@@ -135,28 +153,14 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects) -> RunSummar
     started = time.perf_counter()
     files, summaries = _resolve_paths(paths)
     total = Summary("total")
-    with store.writing() as snapshot:
+    with store.writing() as snapshot, gc_paused():
         total.store_size_before = size = snapshot.size()
         tables, seq = snapshot.tables, snapshot.next_seq
         held: list[dict] = []
         for path in files:
-            file_started = time.perf_counter()
             summary = Summary(str(path), store_size_before=size)
             summaries.append(summary)
-            try:
-                parsed = read_file(path)
-            except InputError as exc:
-                summary.error = str(exc)
-                summary.store_size_after = size
-                continue
-            applied = bt.apply(tables, parsed.entries, seq)
-            tables, seq = applied.tables, seq + len(parsed.entries)
-            _count(applied, summary)
-            size += summary.ingested
-            summary.store_size_after = size
-            held.extend(_held(applied, parsed.entries, parsed.positions, parsed.source))
-            _log_duplicates(applied, parsed.source, parsed.positions)
-            summary.seconds = time.perf_counter() - file_started
+            tables, seq, size = _ingest_file(path, tables, seq, summary, held)
             total.add(summary)
         if len(summaries) > len([s for s in summaries if s.error]):
             last = {"time": _now(), "sources": [s.source for s in summaries if not s.error]}

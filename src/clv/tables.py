@@ -6,7 +6,10 @@ resolves versions by event_time, field by field (SPEC §4).
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import events as ev
 from .validation import TAGS_DTYPE, TIME_UNIT
@@ -39,6 +42,14 @@ def empty_tables() -> dict[str, pd.DataFrame]:
 def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """The table's columns in their order and dtypes, whatever built the frame."""
     return frame[columns(table)].astype({c: DTYPES[c] for c in columns(table)})
+
+
+def member(values: pd.Series, *pools: pd.Series) -> np.ndarray:
+    """values.isin(pools) as one Arrow hash lookup; pandas' isin walks a large pool in Python."""
+    pool = pa.chunked_array([chunk for p in pools for chunk in pa.chunked_array(pa.array(p, type=pa.string())).chunks],
+                            type=pa.string())
+    found = pc.is_in(pa.array(values, type=pa.string()), value_set=pool.combine_chunks().unique())
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
 
 
 def creating_rows(frame: pd.DataFrame) -> pd.Series:

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import events as ev
 from .reader import MalformedLine
@@ -40,37 +41,85 @@ def json_kind(value: object) -> str:
     return "object"
 
 
-def _column(values: list | np.ndarray) -> pd.Series:
-    """A column as Arrow-backed strings when it holds only strings and nulls, else as objects."""
+CHUNK = 65_536
+TAGS_TYPE = pa.map_(pa.string(), pa.string())
+TAGS_DTYPE = pd.ArrowDtype(TAGS_TYPE)
+# The shape of a well-formed event: one Arrow conversion reads all its fields at C speed.
+EVENT_TYPE = pa.struct([(f, TAGS_TYPE if f == "tags" else pa.string()) for f in ev.FIELDS])
+
+
+def _slow_part(rows: list, field: str) -> pa.Array | np.ndarray:
+    """One chunk's values of a field, read one by one because some event in it is odd."""
+    values = list(map(dict.get, rows, repeat(field, len(rows))))
+    if field == "tags":
+        try:
+            return pa.array(values, type=TAGS_TYPE)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return np.array([_normalise_tags(v) for v in values] + [None], dtype=object)[:-1]
     try:
-        return pd.Series(pa.array(values, type=pa.string()), dtype="str")
+        return pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.Series(values, dtype=object)
+        return np.array(values + [None], dtype=object)[:-1]
 
 
-def _values(rows: list | np.ndarray, field: str) -> list:
-    return list(map(dict.get, rows, repeat(field, len(rows))))
+def _chunk_parts(rows: list) -> dict[str, pa.Array | np.ndarray]:
+    try:
+        table = pa.array(rows, type=EVENT_TYPE)
+        return {f: table.field(f) for f in ev.FIELDS}
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return {f: _slow_part(rows, f) for f in ev.FIELDS}
+
+
+def _assemble(field: str, parts: list) -> pd.Series:
+    """Arrow-backed when every chunk converted, objects (for the checks to describe) otherwise."""
+    if all(isinstance(part, (pa.Array, pa.ChunkedArray)) for part in parts):
+        chunked = pa.chunked_array(parts, type=TAGS_TYPE if field == "tags" else pa.string())
+        return pd.Series(chunked, dtype=TAGS_DTYPE if field == "tags" else "str")
+    objects = [part if isinstance(part, np.ndarray) else np.array(part.to_pylist() + [None], dtype=object)[:-1]
+               for part in parts]
+    return pd.Series(np.concatenate(objects) if objects else [], dtype=object)
 
 
 def to_columns(entries: list) -> tuple[np.ndarray, dict[str, pd.Series]]:
     """Split parsed entries into one column per known field.
 
-    A type's own fields are read only from events of that type (elsewhere they
-    are ignored extras, and null here), which also halves the work on big files.
+    Chunks of well-formed events convert to Arrow in one call each; a chunk
+    holding an odd event is read field by field, so a few bad events never
+    push a whole file off the fast path. A type's own fields are kept only on
+    events of that type: elsewhere they are ignored extras, null here.
     """
     n = len(entries)
-    is_object = np.fromiter((type(e) is dict for e in entries), dtype=bool, count=n)
+    is_object = np.fromiter(map(type, entries), dtype=object, count=n) == dict
     rows = entries if is_object.all() else [e if type(e) is dict else {} for e in entries]
-    columns = {field: _column(_values(rows, field)) for field in ("type", "verb", "key", "event_time")}
-    types = _as_str(columns["type"], _strings(columns["type"])[1])
-    objects = np.fromiter(rows, dtype=object, count=n)
+    chunks = [_chunk_parts(rows[i:i + CHUNK]) for i in range(0, n, CHUNK)]
+    columns = {f: _assemble(f, [chunk[f] for chunk in chunks]) for f in ev.FIELDS}
+    masks = _type_masks(_as_str(columns["type"], _strings(columns["type"])[1]))
     for field in ev.FIELDS[4:]:
         owners = [t for t in ev.TYPES if field in ev.REQUIRED[t] + ev.OPTIONAL[t]]
-        where = np.flatnonzero(types.isin(owners).to_numpy())
-        values = np.full(n, None, dtype=object)
-        values[where] = _values(objects[where], field)
-        columns[field] = _tag_objects(values) if field == "tags" else _column(values)
+        column = columns[field]
+        foreign = ~_of(masks, owners) & column.notna().to_numpy()
+        if foreign.any():
+            columns[field] = column.mask(foreign) if column.dtype != object else \
+                pd.Series(np.where(foreign, None, column.to_numpy()), dtype=object)
     return is_object, columns
+
+
+def _type_masks(types: pd.Series) -> dict[str, np.ndarray]:
+    """One boolean mask per event type, computed once and combined with | afterwards."""
+    return {t: (types == t).to_numpy(dtype=bool, na_value=False) for t in ev.TYPES}
+
+
+def _of(masks: dict[str, np.ndarray], names: list[str] | tuple[str, ...]) -> np.ndarray:
+    out = np.zeros(len(next(iter(masks.values()))), dtype=bool)
+    for name in names:
+        out |= masks[name]
+    return out
+
+
+def _fullmatch(text: pd.Series, pattern: str) -> np.ndarray:
+    """Whole-string regex match in Arrow (RE2); nulls do not match."""
+    found = pc.match_substring_regex(pa.array(text, type=pa.string()), pattern=f"^(?:{pattern})$")
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
 
 
 def _strings(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +135,7 @@ def _strings(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _as_str(column: pd.Series, mask: np.ndarray) -> pd.Series:
     """The string values of a column (nulls elsewhere), as Arrow strings."""
     if column.dtype != object:
-        return column.where(mask)
+        return column  # Arrow strings: every present value is a string already
     return pd.Series(np.where(mask, column.to_numpy(), None), index=column.index, dtype="str")
 
 
@@ -134,7 +183,8 @@ def validate(entries: list) -> pd.DataFrame:
     verdicts.reject(~is_object, "malformed", malformed)
 
     types = _as_str(raw["type"], _strings(raw["type"])[1])
-    type_ok = types.isin(ev.TYPES).to_numpy()
+    masks = _type_masks(types)
+    type_ok = _of(masks, ev.TYPES)
     verdicts.reject(
         ~type_ok,
         "unknown_type",
@@ -144,8 +194,9 @@ def validate(entries: list) -> pd.DataFrame:
 
     verbs = _as_str(raw["verb"], _strings(raw["verb"])[1])
     verb_ok = np.zeros(n, dtype=bool)
+    verb_masks = {v: (verbs == v).to_numpy(dtype=bool, na_value=False) for v in {"NEW", "UPDATE", "UPLOAD"}}
     for type_name, allowed in ev.VERBS.items():
-        verb_ok |= (types == type_name).to_numpy() & verbs.isin(allowed).to_numpy()
+        verb_ok |= masks[type_name] & _of(verb_masks, allowed)
     verdicts.reject(
         ~verb_ok,
         "invalid_verb",
@@ -156,7 +207,7 @@ def validate(entries: list) -> pd.DataFrame:
 
     present = {field: _strings(raw[field]) for field in ev.FIELDS[2:]}
     for field in ("key", "event_time", "customer_id", "total_amount"):
-        needs = types.isin([t for t in ev.TYPES if field in ev.REQUIRED[t]]).to_numpy()
+        needs = _of(masks, [t for t in ev.TYPES if field in ev.REQUIRED[t]])
         verdicts.reject(
             needs & ~present[field][0],
             "missing_field",
@@ -197,9 +248,11 @@ def _parse_times(column: pd.Series, present: tuple[np.ndarray, np.ndarray], verd
     """Parse event_time to a UTC instant; bad spellings and impossible dates are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
-    shaped = text.str.fullmatch(TIME_PATTERN).fillna(False).to_numpy(dtype=bool)
-    iso = text.where(shaped).str.slice(0, 10) + "T" + text.where(shaped).str.slice(11)
-    times = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce").astype(TIME_UNIT)
+    shaped = _fullmatch(text, TIME_PATTERN)
+    # The sample's 2017-01-06:12:46:46 form becomes ISO 8601 by its 11th character alone.
+    iso = pd.Series(pc.utf8_replace_slice(pa.array(text, type=pa.string()), start=10, stop=11, replacement="T"),
+                    dtype="str", index=text.index)
+    times = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce").astype(TIME_UNIT).where(shaped)
     parsed = times.notna().to_numpy()
 
     def problem(i: int) -> str:
@@ -217,7 +270,7 @@ def _parse_amounts(column: pd.Series, present: tuple[np.ndarray, np.ndarray], ve
     """Parse '<amount> USD' to a float; other currencies, negatives and non-numbers are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
-    shaped = text.str.fullmatch(AMOUNT_PATTERN).fillna(False).to_numpy(dtype=bool)
+    shaped = _fullmatch(text, AMOUNT_PATTERN)
     number = text.where(shaped).str.replace(CURRENCY, "", regex=False).str.strip()
     amounts = pd.to_numeric(number, errors="coerce").astype("float64")
 
@@ -236,10 +289,6 @@ def _parse_amounts(column: pd.Series, present: tuple[np.ndarray, np.ndarray], ve
 
     verdicts.reject(has & ~shaped, "invalid_field", problem)
     return amounts
-
-
-TAGS_TYPE = pa.map_(pa.string(), pa.string())
-TAGS_DTYPE = pd.ArrowDtype(TAGS_TYPE)
 
 
 class BadTags:
@@ -261,14 +310,6 @@ def _normalise_tags(value: object) -> dict | BadTags | None:
     else:
         return BadTags(value)
     return {name: v if isinstance(v, str) or v is None else json.dumps(v) for name, v in pairs}
-
-
-def _tag_objects(values: np.ndarray) -> pd.Series:
-    """Tags as an Arrow map column; the per-value path runs only when some value needs it."""
-    try:
-        return pd.Series(pa.array(values, type=TAGS_TYPE), dtype=TAGS_DTYPE)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.Series([_normalise_tags(v) for v in values], dtype=object)
 
 
 def _check_tags(column: pd.Series, verdicts: _Verdicts) -> pd.Series:
