@@ -8,6 +8,7 @@ vectorised join or group over the whole batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -88,12 +89,13 @@ def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created:
     return updates.index[~repeat]
 
 
-def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int) -> Applied:
+def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
+          on_chunk: Callable[[int], None] | None = None) -> Applied:
     """Validate entries and add the accepted ones to (copies of) the tables.
 
     Arrival order is first_seq + position in the batch; it breaks event_time ties.
     """
-    batch = validate(entries)
+    batch = validate(entries, on_chunk)
     n = len(batch)
     reason = batch["reason"].to_numpy(dtype=object, na_value=None)
     message = batch["message"].to_numpy(dtype=object, na_value=None)

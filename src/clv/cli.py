@@ -12,6 +12,7 @@ from . import events as ev
 from .errors import ClvError, UsageError
 from .ingest import ingest, reprocess
 from .ltv import top_customers
+from .progress import TerminalProgress
 from .prompt import positive_int
 from .rejects import Rejects, open_rejects
 from .store import Store, open_store
@@ -32,7 +33,7 @@ class Context:
 
 
 def run_ingest(ctx: Context, paths: list[str], fmt: str = "text") -> int:
-    result = ingest(ctx.store, paths, ctx.rejects)
+    result = ingest(ctx.store, paths, ctx.rejects, TerminalProgress())
     if fmt == "json":
         ctx.out.write(display.as_json(result.as_dict()))
     else:

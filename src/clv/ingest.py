@@ -6,14 +6,17 @@ call ingest() and reprocess() and print what they return.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from . import batch as bt
 from . import logsetup
 from .errors import InputError
 from .reader import expand_paths, gc_paused, read_file
+from .progress import Progress
 from .rejects import Rejects, entry_of, record
 from .store import Store
 
@@ -126,7 +129,18 @@ def _resolve_paths(paths: list[str | Path]) -> tuple[list[Path], list[Summary]]:
     return files, failures
 
 
-def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: list[dict]) -> tuple[dict, int, int]:
+@contextmanager
+def _closing(progress: Progress | None) -> Iterator[None]:
+    """The bar goes away however the run ends, Ctrl-C included."""
+    try:
+        yield
+    finally:
+        if progress:
+            progress.close()
+
+
+def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: list[dict],
+                 progress: Progress | None) -> tuple[dict, int, int]:
     """Apply one file to the tables; its parsed events are freed on return, while the GC is still off."""
     started = time.perf_counter()
     try:
@@ -135,7 +149,11 @@ def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: lis
         summary.error = str(exc)
         summary.store_size_after = summary.store_size_before
         return tables, seq, summary.store_size_before
-    applied = bt.apply(tables, parsed.entries, seq)
+    if progress:
+        progress.start(parsed.source, len(parsed.entries))
+    applied = bt.apply(tables, parsed.entries, seq, progress.advance if progress else None)
+    if progress:
+        progress.stage("checking keys and versions")
     _count(applied, summary)
     summary.store_size_after = summary.store_size_before + summary.ingested
     held.extend(_held(applied, parsed.entries, parsed.positions, parsed.source))
@@ -144,7 +162,7 @@ def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: lis
     return applied.tables, seq + len(parsed.entries), summary.store_size_after
 
 
-def ingest(store: Store, paths: list[str | Path], rejects: Rejects) -> RunSummary:
+def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Progress | None = None) -> RunSummary:
     """Ingest files one batch each, commit once at the end, and hold their rejected events.
 
     A file that cannot be read or parsed adds nothing and is reported in its
@@ -153,16 +171,18 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects) -> RunSummar
     started = time.perf_counter()
     files, summaries = _resolve_paths(paths)
     total = Summary("total")
-    with store.writing() as snapshot, gc_paused():
+    with store.writing() as snapshot, gc_paused(), _closing(progress):
         total.store_size_before = size = snapshot.size()
         tables, seq = snapshot.tables, snapshot.next_seq
         held: list[dict] = []
         for path in files:
             summary = Summary(str(path), store_size_before=size)
             summaries.append(summary)
-            tables, seq, size = _ingest_file(path, tables, seq, summary, held)
+            tables, seq, size = _ingest_file(path, tables, seq, summary, held, progress)
             total.add(summary)
         if len(summaries) > len([s for s in summaries if s.error]):
+            if progress:
+                progress.stage("saving")
             last = {"time": _now(), "sources": [s.source for s in summaries if not s.error]}
             store.commit(snapshot.evolve(tables, seq, last))
             rejects.add(held)

@@ -80,7 +80,7 @@ def _assemble(field: str, parts: list) -> pd.Series:
     return pd.Series(np.concatenate(objects) if objects else [], dtype=object)
 
 
-def to_columns(entries: list) -> tuple[np.ndarray, dict[str, pd.Series]]:
+def to_columns(entries: list, on_chunk: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict[str, pd.Series]]:
     """Split parsed entries into one column per known field.
 
     Chunks of well-formed events convert to Arrow in one call each; a chunk
@@ -91,7 +91,11 @@ def to_columns(entries: list) -> tuple[np.ndarray, dict[str, pd.Series]]:
     n = len(entries)
     is_object = np.fromiter(map(type, entries), dtype=object, count=n) == dict
     rows = entries if is_object.all() else [e if type(e) is dict else {} for e in entries]
-    chunks = [_chunk_parts(rows[i:i + CHUNK]) for i in range(0, n, CHUNK)]
+    chunks = []
+    for start in range(0, n, CHUNK):
+        chunks.append(_chunk_parts(rows[start:start + CHUNK]))
+        if on_chunk:
+            on_chunk(len(rows[start:start + CHUNK]))
     columns = {f: _assemble(f, [chunk[f] for chunk in chunks]) for f in ev.FIELDS}
     masks = _type_masks(_as_str(columns["type"], _strings(columns["type"])[1]))
     for field in ev.FIELDS[4:]:
@@ -168,10 +172,13 @@ def _type_label(column: pd.Series, i: int) -> str:
     return _label(column.iat[i])
 
 
-def validate(entries: list) -> pd.DataFrame:
-    """Check every entry; return one row per entry with normalised fields, reason and message."""
+def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Check every entry; return one row per entry with normalised fields, reason and message.
+
+    on_chunk, if given, hears how many events each step of the conversion covered (for a progress bar).
+    """
     n = len(entries)
-    is_object, raw = to_columns(entries)
+    is_object, raw = to_columns(entries, on_chunk)
     verdicts = _Verdicts(n)
 
     def malformed(i: int) -> str:

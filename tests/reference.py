@@ -1,0 +1,132 @@
+"""A slow, obviously correct reading of SPEC §2–§5, one event at a time, to check the fast path against."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+TYPES = ("CUSTOMER", "SITE_VISIT", "IMAGE", "ORDER")
+VERBS = {"CUSTOMER": ("NEW", "UPDATE"), "SITE_VISIT": ("NEW",), "IMAGE": ("UPLOAD",), "ORDER": ("NEW", "UPDATE")}
+REQUIRED = {"CUSTOMER": ["key", "event_time"], "SITE_VISIT": ["key", "event_time", "customer_id"],
+            "IMAGE": ["key", "event_time", "customer_id"],
+            "ORDER": ["key", "event_time", "customer_id", "total_amount"]}
+TEXT = {"CUSTOMER": ["last_name", "adr_city", "adr_state"], "SITE_VISIT": [], "IMAGE": ["camera_make", "camera_model"],
+        "ORDER": []}
+TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T :](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
+AMOUNT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s+USD\s*")
+
+
+def parse_time(text: str) -> datetime | None:
+    match = TIME.fullmatch(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7), match.group(8)
+    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    try:
+        moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    return moment
+
+
+def check(event: object) -> tuple[str | None, dict]:
+    """(rejection code or None, the event's normalised fields)."""
+    if not isinstance(event, dict):
+        return "malformed", {}
+    kind = event.get("type")
+    if not isinstance(kind, str) or kind not in TYPES:
+        return "unknown_type", {}
+    verb = event.get("verb")
+    if not isinstance(verb, str) or verb not in VERBS[kind]:
+        return "invalid_verb", {}
+    if any(event.get(field) is None for field in REQUIRED[kind]):
+        return "missing_field", {}
+    out = {"type": kind, "verb": verb}
+    for field in ("key", "customer_id"):
+        if field in REQUIRED[kind]:
+            value = event[field]
+            if not isinstance(value, str) or not value.strip():
+                return "invalid_field", {}
+            out[field] = value.strip()
+    if not isinstance(event["event_time"], str) or parse_time(event["event_time"]) is None:
+        return "invalid_field", {}
+    out["event_time"] = parse_time(event["event_time"])
+    if kind == "ORDER":
+        value = event["total_amount"]
+        match = AMOUNT.fullmatch(value) if isinstance(value, str) else None
+        if not match:
+            return "invalid_field", {}
+        out["amount"] = float(match.group(1))
+    for field in TEXT[kind]:
+        value = event.get(field)
+        if value is not None and not isinstance(value, str):
+            return "invalid_field", {}
+        out[field] = value
+    if kind == "SITE_VISIT":
+        tags = event.get("tags")
+        ok = tags is None or isinstance(tags, dict) or (
+            isinstance(tags, list) and all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in tags))
+        if not ok:
+            return "invalid_field", {}
+    return None, out
+
+
+class Store:
+    """Versions per (type, key), the identities accepted, and the arrival counter."""
+
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, str], list[tuple[datetime, int, dict]]] = {}
+        self.created: dict[tuple[str, str], datetime] = {}
+        self.identities: set[tuple] = set()
+        self.seq = 0
+
+    def ingest(self, events: list) -> list[str]:
+        """Outcome of each event: ingested, updated, duplicate, or a rejection code."""
+        checked = [check(e) for e in events]
+        outcomes: list[str | None] = [code for code, _ in checked]
+        base, self.seq = self.seq, self.seq + len(events)
+        creating = [i for i, (code, e) in enumerate(checked) if code is None and e["verb"] != "UPDATE"]
+        updating = [i for i, (code, e) in enumerate(checked) if code is None and e["verb"] == "UPDATE"]
+        for i in creating + updating:  # NEWs first: a batch is a set, an UPDATE may precede its NEW
+            event = checked[i][1]
+            identity = (event["type"], event["verb"], event["key"], event["event_time"])
+            slot = (event["type"], event["key"])
+            if identity in self.identities:
+                outcomes[i] = "duplicate"
+            elif event["verb"] != "UPDATE" and slot in self.created:
+                outcomes[i] = "duplicate_key"
+            elif event["verb"] == "UPDATE" and slot not in self.created:
+                outcomes[i] = "unknown_key"
+            else:
+                outcomes[i] = "updated" if event["verb"] == "UPDATE" else "ingested"
+                self.identities.add(identity)
+                if event["verb"] != "UPDATE":
+                    self.created[slot] = event["event_time"]
+                self.versions.setdefault(slot, []).append((event["event_time"], base + i, event))
+        return outcomes
+
+    def current(self, kind: str) -> dict[str, dict]:
+        """Per key, each field from the latest version (time, then arrival) carrying it."""
+        rows = {}
+        for (type_name, key), versions in self.versions.items():
+            if type_name != kind:
+                continue
+            row: dict = {}
+            for _, _, event in sorted(versions, key=lambda v: (v[0], v[1])):
+                row.update({f: v for f, v in event.items() if v is not None})
+            rows[key] = row
+        return rows
+
+    def ltv(self) -> dict[str, float]:
+        times = [t for versions in self.versions.values() for t, _, _ in versions]
+        sunday = datetime(1970, 1, 4, tzinfo=timezone.utc)
+        weeks = (max(times) - sunday).days // 7 - (min(times) - sunday).days // 7 + 1
+        revenue: dict[str, float] = {}
+        for kind in ("CUSTOMER", "SITE_VISIT", "IMAGE", "ORDER"):
+            for key, row in self.current(kind).items():
+                customer = key if kind == "CUSTOMER" else row["customer_id"]
+                revenue[customer] = revenue.get(customer, 0.0) + (row["amount"] if kind == "ORDER" else 0.0)
+        return {customer: 52 * (total / weeks) * 10 for customer, total in revenue.items()}

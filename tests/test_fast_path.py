@@ -1,0 +1,90 @@
+"""The columnar fast path against a slow, obviously correct reference (tests/reference.py)."""
+from __future__ import annotations
+
+import random
+import sys
+
+import pandas as pd
+import pytest
+
+from clv import batch as bt
+from clv import events as ev
+from clv import validation
+from clv.ltv import ltv_table
+from clv.store import Snapshot
+from clv.tables import empty_tables
+
+import reference
+from conftest import ROOT, customer, image, order, visit
+
+sys.path.insert(0, str(ROOT / "bench"))
+from generate import generate  # noqa: E402
+
+ODD = [
+    customer(" spaced ", "2017-02-01T10:00:00+02:00", last_name="Trim"),
+    customer("spaced", "2017-02-01T08:00:00Z", verb="UPDATE", adr_state="OR"),
+    customer(7, "2017-02-01T10:00:00Z"), customer("", "2017-02-01T10:00:00Z"),
+    customer("late", "2017-03-01T00:00:00Z", verb="UPDATE", last_name="Newest"),
+    customer("late", "2017-01-01T00:00:00Z", last_name="Oldest", adr_city="Troy"),
+    customer("late", "2017-02-01T00:00:00Z", verb="UPDATE", last_name="Middle", adr_city="Salem"),
+    customer("late", "2017-01-01T00:00:00Z", last_name="Clash"),
+    customer("late", "2017-01-02T00:00:00Z", last_name="Clash"),
+    customer("ghost", "2017-02-01T00:00:00Z", verb="UPDATE"),
+    order("o-odd", "2017-02-01 10:00:00", "c-x", "0 USD"), order("o-odd", "2017-02-02:10:00:00Z", "c-y", ".5 USD",
+                                                                 verb="UPDATE"),
+    order("o-bad", "2017-02-01T10:00:00Z", "c", "1,000.00 USD"), order("o-bad", "2017-02-30T10:00:00Z", "c", "1 USD"),
+    order("o-neg", "2017-02-01T10:00:00Z", "c", "-1 USD"), order("o-num", "2017-02-01T10:00:00Z", "c", 5),
+    visit("v-tags", "2017-02-01T10:00:00Z", "c", tags={"n": 1, "nested": {"a": [1]}}),
+    visit("v-list", "2017-02-01T10:00:00Z", "c", tags=[{"name": "a", "value": 2}]),
+    visit("v-bad", "2017-02-01T10:00:00Z", "c", tags=[1]), visit("v-str", "2017-02-01T10:00:00Z", "c", tags="x"),
+    image("i-odd", "2017-02-01T10:00:00.123456789Z", "c", camera_make=None, camera_model=3),
+    image("i-ok", "2017-02-01T10:00:00.5-01:30", "c", camera_make="Leica"),
+    {"type": "IMAGE", "verb": "UPLOAD"}, {"type": ["ORDER"]}, {"verb": "NEW"}, None, 3, [], "text",
+    {"type": "ORDER", "verb": "NEW", "key": "o-extra", "event_time": "2017-02-01T10:00:00Z", "customer_id": "c",
+     "total_amount": "3 USD", "last_name": 5, "tags": 7},
+]
+
+
+def outcomes(applied: bt.Applied) -> list[str]:
+    events = applied.events
+    return [reason if status == bt.REJECTED else status for status, reason in zip(events["status"], events["reason"])]
+
+
+@pytest.fixture(scope="module")
+def batches() -> list[list]:
+    events = generate(20_000, seed=11) + ODD * 2
+    random.Random(5).shuffle(events)
+    return [events[:12_000], events[12_000:]]
+
+
+def test_fast_path_matches_the_reference_event_by_event(batches):
+    tables, seq = empty_tables(), 0
+    slow = reference.Store()
+    for events in batches:
+        applied = bt.apply(tables, events, seq)
+        assert outcomes(applied) == slow.ingest(events)
+        tables, seq = applied.tables, seq + len(events)
+    current = Snapshot(tables).current()
+    for table, kind, fields in [("customers", "CUSTOMER", ["last_name", "adr_city", "adr_state"]),
+                                ("orders", "ORDER", ["customer_id", "amount"]),
+                                ("images", "IMAGE", ["customer_id", "camera_make", "camera_model"])]:
+        fast = {row["key"]: [None if pd.isna(row[f]) else row[f] for f in fields]
+                for row in current[table].to_dict("records")}
+        expected = {key: [row.get(f) for f in fields] for key, row in slow.current(kind).items()}
+        assert fast == expected, table
+    fast_ltv = ltv_table(Snapshot(tables)).set_index("customer_id")["ltv"].to_dict()
+    assert fast_ltv == pytest.approx(slow.ltv())
+
+
+def test_a_few_odd_events_keep_the_rest_of_the_file_on_the_fast_path(monkeypatch):
+    events = generate(200_000, seed=12)
+    events[150_000] = customer(12345, "2017-01-01T00:00:00Z")
+    slow_chunks = []
+    original = validation._slow_part
+    monkeypatch.setattr(validation, "_slow_part", lambda rows, field: slow_chunks.append(len(rows)) or
+                        original(rows, field))
+    frame = validation.validate(events)
+    assert frame.at[150_000, "reason"] == "invalid_field"
+    # Only the chunk holding the odd event was read field by field; the other three converted at once.
+    assert slow_chunks == [validation.CHUNK] * len(ev.FIELDS)
+    assert frame["reason"].isna().sum() > 199_000
