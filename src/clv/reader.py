@@ -19,6 +19,7 @@ from .errors import InputError
 
 EVENT_FILE_SUFFIXES = (".json", ".jsonl", ".txt")
 BOM = b"\xef\xbb\xbf"
+WHITESPACE = b" \t\r\n"
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,18 @@ def parse_bytes(data: bytes, source: str) -> ParsedFile:
 
 def _lines_as_array(data: bytes) -> ParsedFile | None:
     """JSON Lines with no blank or bad line, parsed as one array: newlines become commas in one copy."""
-    body = data.rstrip()
-    lead = len(body) - len(body.lstrip())
-    buffer = np.empty(len(body) - lead + 2, dtype=np.uint8)
+    start, end = 0, len(data)
+    while end > start and data[end - 1] in WHITESPACE:
+        end -= 1
+    while start < end and data[start] in WHITESPACE:
+        start += 1
+    buffer = np.empty(end - start + 2, dtype=np.uint8)
     buffer[0], buffer[-1] = ord("["), ord("]")
-    buffer[1:-1] = np.frombuffer(body, dtype=np.uint8, offset=lead)
-    newline = buffer == ord("\n")
-    lines = int(newline.sum()) + 1
-    buffer[newline] = ord(",")
+    buffer[1:-1] = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
+    newlines = np.flatnonzero(buffer == ord("\n"))
+    buffer[newlines] = ord(",")
+    lines = len(newlines) + 1
+    del newlines
     try:
         with gc_paused():
             entries = orjson.loads(memoryview(buffer))
@@ -124,17 +129,17 @@ def _lines_as_array(data: bytes) -> ParsedFile | None:
         return None
     if len(entries) != lines:
         return None
-    first = body.count(b"\n", 0, lead) + 1
+    first = data.count(b"\n", 0, start) + 1
     return ParsedFile("", "lines", entries, list(range(first, first + lines)))
 
 
 def _parse_lines(data: bytes, source: str) -> ParsedFile:
     """JSON Lines: parse all lines in one go, and line by line only when some are bad."""
-    _check_utf8(data, source)
     whole = _lines_as_array(data)
     if whole is not None:
         whole.source = source
         return whole
+    _check_utf8(data, source)
     lines = data.split(b"\n")
     numbers = [i for i, line in enumerate(lines, 1) if line.strip()]
     kept = [lines[i - 1] for i in numbers]
