@@ -135,6 +135,6 @@ def test_reprocess_command(dirs, tmp_path):
 
 
 def test_help_of_every_command_has_an_example():
-    for command in ("ingest", "ltv", "display", "reprocess"):
+    for command in ("ingest", "ltv", "display", "reprocess", "stats", "customer", "export", "menu"):
         result = run([command, "--help"])
         assert result.returncode == 0 and "example: process.py " + command in result.stdout

@@ -29,10 +29,6 @@ class Applied:
     orphans: int
 
 
-def _show_time(value: pd.Timestamp) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status: np.ndarray,
               reason: np.ndarray, message: np.ndarray) -> pd.Index:
     """Settle NEW/UPLOAD events of one type; return the accepted ones."""
@@ -49,7 +45,7 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status:
         reason[clash] = "duplicate_key"
         message[clash] = [
             f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} already exists with event_time "
-            f"{_show_time(stored_time.at[i])}; this {batch.at[i, 'verb']} has {_show_time(batch.at[i, 'event_time'])}"
+            f"{tb.iso_utc(stored_time.at[i])}; this {batch.at[i, 'verb']} has {tb.iso_utc(batch.at[i, 'event_time'])}"
             for i in clash
         ]
     fresh = new.loc[~in_store]
@@ -63,8 +59,8 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status:
     reason[clash] = "duplicate_key"
     message[clash] = [
         f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} was already created earlier in this batch with "
-        f"event_time {_show_time(first_time.at[i])}; this {batch.at[i, 'verb']} has "
-        f"{_show_time(batch.at[i, 'event_time'])}"
+        f"event_time {tb.iso_utc(first_time.at[i])}; this {batch.at[i, 'verb']} has "
+        f"{tb.iso_utc(batch.at[i, 'event_time'])}"
         for i in clash
     ]
     return fresh.index.difference(shared.index[later | repeat])

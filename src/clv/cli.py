@@ -11,7 +11,10 @@ from . import display, logsetup
 from . import events as ev
 from .errors import ClvError, UsageError
 from .ingest import ingest, reprocess
-from .ltv import top_customers
+from .export import FORMATS, export
+from .ltv import distribution, ltv_table
+from .overview import overview
+from .profile import customer_profile
 from .progress import TerminalProgress
 from .prompt import positive_int
 from .rejects import Rejects, open_rejects
@@ -45,7 +48,10 @@ def run_ingest(ctx: Context, paths: list[str], fmt: str = "text") -> int:
 
 
 def run_ltv(ctx: Context, x: int, fmt: str = "table", output: str | None = None) -> int:
-    text = display.render_ltv(top_customers(ctx.store.snapshot(), x), fmt)
+    ranked = ltv_table(ctx.store.snapshot())
+    text = display.render_ltv(ranked.head(x), fmt)
+    if fmt == "table":
+        text += "\n" + display.render_distribution(distribution(ranked, x), display.can_draw_unicode(ctx.out))
     if output is None:
         display.page(text, ctx.out)
         return 0
@@ -69,6 +75,23 @@ def run_reprocess(ctx: Context, fmt: str = "text") -> int:
         ctx.out.write(display.as_json(result.as_dict()))
     else:
         ctx.out.write(display.render_reprocess(result, ctx.rejects.location))
+    return 0
+
+
+def run_stats(ctx: Context, fmt: str = "text") -> int:
+    info = overview(ctx.store.snapshot(), ctx.rejects.load())
+    ctx.out.write(display.as_json(info) if fmt == "json" else display.render_overview(info))
+    return 0
+
+
+def run_customer(ctx: Context, customer_id: str) -> int:
+    display.page(display.render_profile(customer_profile(ctx.store.snapshot(), customer_id)), ctx.out)
+    return 0
+
+
+def run_export(ctx: Context, directory: str, fmt: str = "csv", force: bool = False) -> int:
+    written = export(ctx.store.snapshot(), directory, fmt, force)
+    ctx.out.write("".join(f"wrote {path}\n" for path in written))
     return 0
 
 
@@ -148,7 +171,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--format", choices=["text", "json"], default="text")
     global_options(sub, suppress)
 
-    sub = commands.add_parser("menu", help="the interactive menu (the default)")
+    sub = commands.add_parser("stats", help="what the store holds, at a glance",
+                              description="Rows per table, customers, timeframe, revenue, held rejects and the "
+                              "last ingestion.", epilog="example: process.py stats --format json")
+    sub.add_argument("--format", choices=["text", "json"], default="text")
+    global_options(sub, suppress)
+
+    sub = commands.add_parser("customer", help="one customer: fields, orders, activity and LTV rank",
+                              description="Everything the store knows about one customer id.",
+                              epilog="example: process.py customer 96f55c7d8f42")
+    sub.add_argument("customer_id", metavar="ID")
+    global_options(sub, suppress)
+
+    sub = commands.add_parser("export", help="write the tables and the full LTV ranking to files",
+                              description="Write customers, site_visits, images, orders and ltv (every customer, "
+                              "ranked) as CSV or Parquet files into DIR.",
+                              epilog="example: process.py export reports/2017-01 --format csv")
+    sub.add_argument("directory", metavar="DIR")
+    sub.add_argument("--format", choices=FORMATS, default="csv")
+    sub.add_argument("--force", action="store_true", help="replace files that already exist")
+    global_options(sub, suppress)
+
+    sub = commands.add_parser("menu", help="the interactive menu (the default)",
+                              epilog="example: process.py menu --data-dir /srv/clv/data")
     global_options(sub, suppress)
     return parser
 
@@ -170,6 +215,12 @@ def dispatch(ctx: Context, args: argparse.Namespace) -> int:
         return run_display(ctx, args.tables, args.limit)
     if args.command == "reprocess":
         return run_reprocess(ctx, args.format)
+    if args.command == "stats":
+        return run_stats(ctx, args.format)
+    if args.command == "customer":
+        return run_customer(ctx, args.customer_id)
+    if args.command == "export":
+        return run_export(ctx, args.directory, args.format, args.force)
     from .menu import run_menu
 
     return run_menu(ctx)

@@ -171,3 +171,100 @@ def page(text: str, out: TextIO = sys.stdout) -> None:
     pager.wait()
 
 
+
+
+BAR_WIDTH = 40
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+UNICODE_SAMPLE = "█▏–│→"
+
+
+def can_draw_unicode(stream: TextIO) -> bool:
+    """Whether the output's encoding can show block characters (else plain ASCII is drawn)."""
+    try:
+        UNICODE_SAMPLE.encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _bar(count: int, largest: int, unicode: bool) -> str:
+    if largest == 0:
+        return ""
+    eighths = round(count / largest * BAR_WIDTH * 8)
+    if not unicode:
+        return "#" * (eighths // 8) or ("." if count else "")
+    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "") or ("▏" if count else "")
+
+
+def money(value: float | None) -> str:
+    return MISSING if value is None or pd.isna(value) else f"{value:,.2f}"
+
+
+def render_distribution(spread: dict, unicode: bool) -> str:
+    """The summary under the top-X table: shares, percentiles and a histogram drawn with text."""
+    dash, rule = ("–", "│") if unicode else ("-", "|")
+    share = MISSING if spread["top_share"] is None else f"{spread['top_share']:.1%}"
+    lines = [f"LTV over all {spread['customers']:,} customers: the top {spread['top']:,} hold {share} of the total",
+             f"median {money(spread['median'])}   90th percentile {money(spread['p90'])}   "
+             f"99th percentile {money(spread['p99'])}"]
+    bins = spread["histogram"]
+    largest = max(n for _, _, n in bins)
+    low_width = max(len(money(lo)) for lo, _, _ in bins)
+    high_width = max(len(money(hi)) for _, hi, _ in bins)
+    for lo, hi, n in bins:
+        lines.append(f"  {money(lo):>{low_width}} {dash} {money(hi):>{high_width}} {rule}"
+                     f"{_bar(n, largest, unicode)} {n:,}")
+    return "\n".join(lines) + "\n"
+
+
+def _pairs(rows: list[tuple[str, object]]) -> str:
+    return tabulate([(name, MISSING if value is None else value) for name, value in rows],
+                    tablefmt="plain", disable_numparse=True)
+
+
+def render_overview(info: dict) -> str:
+    customers = info["customers"]
+    per_customer = info["site_visits_per_customer"]
+    last = info["last_ingest"]
+    rows = [
+        *((f"{table} rows", f"{count:,}") for table, count in info["rows"].items()),
+        ("store size", f"{info['store_size']:,}"),
+        ("customers", f"{customers['total']:,} ({customers['with_record']:,} with a CUSTOMER record, "
+                      f"{customers['without_record']:,} without)"),
+        ("first event", show_time(info["first_event"]) if info["first_event"] else None),
+        ("last event", show_time(info["last_event"]) if info["last_event"] else None),
+        ("weeks (LTV timeframe)", info["weeks"]),
+        ("orders", f"{info['orders']:,}"),
+        ("total revenue", money(info["total_revenue"])),
+        ("site visits per customer", None if per_customer is None else f"{per_customer:,.2f}"),
+        ("rejected events held", f"{info['rejected_held']:,}" + (
+            " (" + ", ".join(f"{code} {n:,}" for code, n in info["rejected_held_by_reason"].items()) + ")"
+            if info["rejected_held"] else "")),
+        ("last ingestion", f"{last['time']} from {', '.join(last['sources'])}" if last else None),
+    ]
+    return _pairs(rows) + "\n"
+
+
+def render_profile(profile: dict) -> str:
+    record = profile["record"]
+    figures = profile["ltv"]
+    lines = [f"customer {profile['customer_id']}"]
+    if record is None:
+        lines.append("no CUSTOMER record (an orphan: known only from its visits, images or orders)")
+    else:
+        lines.append(_pairs([(name, show_time(v) if isinstance(v, pd.Timestamp) else
+                              (None if pd.isna(v) else v)) for name, v in record.items()]))
+    lines.append("")
+    lines.append(f"rank {figures['rank']:,} of {profile['customers_ranked']:,} by LTV")
+    lines.append(_pairs([
+        ("ltv", money(figures["ltv"])), ("total revenue", money(figures["total_revenue"])),
+        ("site visits", f"{profile['site_visits']:,}"), ("images", f"{profile['images']:,}"),
+        ("revenue per visit", money(figures["revenue_per_visit"])),
+        ("visits per week", f"{figures['visits_per_week']:.3f}"), ("weekly value", money(figures["weekly_value"])),
+    ]))
+    orders = profile["orders"]
+    lines.append("")
+    lines.append(f"orders ({len(orders):,})")
+    if len(orders):
+        lines.append(render(orders, {"amount": 2}))
+    return "\n".join(lines) + "\n"

@@ -43,6 +43,13 @@ def timeframe(snapshot: Snapshot) -> tuple[pd.Timestamp, pd.Timestamp, int] | No
     return first, last, weeks_spanned(first, last)
 
 
+def customer_ids(views: dict[str, pd.DataFrame]) -> pd.Index:
+    """Every customer id in the store: CUSTOMER records and the customers of visits, images and orders."""
+    ids = pd.concat([views["customers"]["key"], views["site_visits"]["customer_id"], views["images"]["customer_id"],
+                     views["orders"]["customer_id"]], ignore_index=True)
+    return pd.Index(ids.dropna().unique(), name="customer_id")
+
+
 def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
     """Every customer id in the store with its LTV figures, ranked (ties by customer_id)."""
     span = timeframe(snapshot)
@@ -50,9 +57,8 @@ def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
         raise NoDataError("no data: the store is empty; ingest some events first")
     weeks = span[2]
     views = snapshot.current()
-    customers, visits, images, orders = (views[t] for t in ("customers", "site_visits", "images", "orders"))
-    ids = pd.Index(pd.concat([customers["key"], visits["customer_id"], images["customer_id"], orders["customer_id"]],
-                             ignore_index=True).dropna().unique(), name="customer_id")
+    customers, visits, orders = views["customers"], views["site_visits"], views["orders"]
+    ids = customer_ids(views)
     revenue = orders.groupby("customer_id", observed=True)["amount"].sum().reindex(ids, fill_value=0.0)
     visit_count = visits.groupby("customer_id", observed=True).size().reindex(ids, fill_value=0)
     table = pd.DataFrame({
@@ -68,6 +74,25 @@ def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
     table = table.sort_values(["ltv", "customer_id"], ascending=[False, True], kind="stable", ignore_index=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table[COLUMNS]
+
+
+HISTOGRAM_BINS = 8
+
+
+def distribution(table: pd.DataFrame, x: int) -> dict:
+    """How LTV is spread over all customers, and the share the top x hold."""
+    values = table["ltv"].to_numpy(dtype="float64")
+    total = values.sum()
+    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(0.0, max(values.max(), 1e-9)))
+    return {
+        "customers": len(values),
+        "top": min(x, len(values)),
+        "top_share": float(np.sort(values)[::-1][:x].sum() / total) if total > 0 else None,
+        "median": float(np.median(values)),
+        "p90": float(np.percentile(values, 90)),
+        "p99": float(np.percentile(values, 99)),
+        "histogram": [(float(lo), float(hi), int(n)) for lo, hi, n in zip(edges[:-1], edges[1:], counts)],
+    }
 
 
 def top_customers(snapshot: Snapshot, x: int) -> pd.DataFrame:

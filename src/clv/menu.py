@@ -5,9 +5,9 @@ import sys
 from typing import Callable
 
 from . import display
-from .cli import Context, run_display, run_ingest, run_ltv, run_reprocess
+from .cli import Context, run_customer, run_display, run_export, run_ingest, run_ltv, run_reprocess, run_stats
 from .errors import ClvError
-from .prompt import pasted_paths, positive_int
+from .prompt import enable_line_editing, paths_completed, pasted_paths, positive_int
 
 EXIT = "Exit"
 
@@ -19,7 +19,8 @@ def _ask(text: str) -> str:
 
 
 def ingest_action(ctx: Context) -> None:
-    paths = pasted_paths(_ask("Path of the event file or directory (empty to go back): "))
+    with paths_completed():
+        paths = pasted_paths(_ask("Path of the event file or directory (empty to go back): "))
     if paths:
         run_ingest(ctx, paths)
 
@@ -46,6 +47,31 @@ def reprocess_action(ctx: Context) -> None:
     run_reprocess(ctx)
 
 
+def overview_action(ctx: Context) -> None:
+    run_stats(ctx)
+
+
+def customer_action(ctx: Context) -> None:
+    answer = _ask("Customer id (empty to go back): ").strip()
+    if answer:
+        run_customer(ctx, answer)
+
+
+def export_action(ctx: Context) -> None:
+    with paths_completed():
+        paths = pasted_paths(_ask("Directory to export to (empty to go back): "))
+    if not paths:
+        return
+    fmt = _ask("Format, csv or parquet [csv]: ").strip().lower() or "csv"
+    try:
+        run_export(ctx, paths[0], fmt)
+    except ClvError as exc:
+        if "--force" not in str(exc):
+            raise
+        if _ask(f"{exc.args[0].split(';')[0]}; overwrite? [y/N] ").strip().lower() in ("y", "yes"):
+            run_export(ctx, paths[0], fmt, force=True)
+
+
 # The seed's four options keep their numbers; further options follow Exit.
 OPTIONS: list[tuple[str, Callable[[Context], None] | None]] = [
     ("Ingest", ingest_action),
@@ -53,6 +79,9 @@ OPTIONS: list[tuple[str, Callable[[Context], None] | None]] = [
     ("Display", display_action),
     (EXIT, None),
     ("Reprocess", reprocess_action),
+    ("Overview", overview_action),
+    ("Customer", customer_action),
+    ("Export", export_action),
 ]
 
 
@@ -71,6 +100,7 @@ def choose(answer: str) -> tuple[str, Callable[[Context], None] | None] | None:
 
 def run_menu(ctx: Context) -> int:
     """Loop until Exit or end of input; errors and Ctrl-C bring the menu back."""
+    enable_line_editing()
     print(f"Customer lifetime value — store: {ctx.store.location}")
     while True:
         print()

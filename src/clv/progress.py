@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Protocol
 
 from tqdm import tqdm
@@ -42,7 +43,9 @@ class TerminalProgress:
 
     def stage(self, text: str) -> None:
         if self._bar is not None:
-            self._bar.set_postfix_str(text)
+            # Redraw only once the delay has passed: a quick run shows no bar at all.
+            shown = time.time() - self._bar.start_t >= DELAY_SECONDS
+            self._bar.set_postfix_str(text, refresh=shown)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -1,8 +1,12 @@
 """Reading what a person types or pastes at a prompt."""
 from __future__ import annotations
 
+import glob
 import os
 import shlex
+import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 QUOTES = "'\""
 
@@ -37,3 +41,45 @@ def positive_int(text: str) -> int:
     if not cleaned.isdigit() or int(cleaned) < 1:
         raise ValueError(f"X must be a positive whole number, got {text.strip()!r}")
     return int(cleaned)
+
+
+def enable_line_editing() -> None:
+    """Arrow keys and history at every prompt, when a person is typing (readline is not on every platform)."""
+    if not sys.stdin.isatty():
+        return
+    try:
+        import readline
+    except ImportError:
+        return
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")
+    readline.set_completer_delims("\t\n")
+
+
+def complete_path(text: str, state: int) -> str | None:
+    """readline completer: the paths that start with what was typed so far (~ and $VARS understood)."""
+    stripped = text.lstrip("'\"")
+    matches = sorted(glob.glob(_expand(stripped) + "*"))
+    if stripped.startswith("~") or "$" in stripped:
+        expanded = _expand(stripped)
+        matches = [stripped + m[len(expanded):] for m in matches]
+    shown = [m + os.sep if os.path.isdir(_expand(m)) else m for m in matches]
+    return shown[state] if state < len(shown) else None
+
+
+@contextmanager
+def paths_completed() -> Iterator[None]:
+    """Tab completes file paths while the block runs (and nothing else does afterwards)."""
+    try:
+        import readline
+    except ImportError:
+        yield
+        return
+    previous = readline.get_completer()
+    readline.set_completer(complete_path)
+    try:
+        yield
+    finally:
+        readline.set_completer(previous)

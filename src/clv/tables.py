@@ -27,6 +27,11 @@ DTYPES = {
 }
 
 
+def iso_utc(moment: pd.Timestamp) -> str:
+    """An instant as ISO 8601 with a Z."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def columns(table: str) -> list[str]:
     return [*IDENTITY, "seq", *ev.COLUMNS[table]]
 

@@ -1,0 +1,65 @@
+"""Write the store's tables and the full LTV ranking to files a spreadsheet opens."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import events as ev
+from .errors import ClvError
+from .ltv import ltv_table
+from .store import Snapshot
+
+FORMATS = ("csv", "parquet")
+
+
+def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Times as ISO 8601 UTC text and tags as JSON text, so a spreadsheet shows them as they are."""
+    out = frame.copy()
+    for name, column in frame.items():
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            out[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif name == "tags":
+            out[name] = [None if v is None else orjson.dumps(dict(v)).decode()
+                         for v in column.to_numpy(dtype=object, na_value=None)]
+    return out
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if fmt == "csv":
+            _for_csv(frame).to_csv(staged, index=False)
+        else:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staged)
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: bool = False) -> list[Path]:
+    """customers, site_visits, images, orders and ltv (every customer, ranked) into directory.
+
+    Existing files are never overwritten unless force is set; then each file is replaced atomically.
+    """
+    if fmt not in FORMATS:
+        raise ClvError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    folder = Path(directory)
+    frames = {**snapshot.current(), "ltv": ltv_table(snapshot)}
+    targets = {name: folder / f"{name}.{fmt}" for name in [*ev.TABLES, "ltv"]}
+    existing = [str(path) for path in targets.values() if path.exists()]
+    if existing and not force:
+        raise ClvError(f"{existing[0]} already exists; use --force to overwrite"
+                       + (f" ({len(existing)} files would be replaced)" if len(existing) > 1 else ""))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, path in targets.items():
+            _write(frames[name], path, fmt)
+    except OSError as exc:
+        raise ClvError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+    return list(targets.values())

@@ -1,0 +1,34 @@
+"""What the store holds at a glance (the Overview option and the `stats` command)."""
+from __future__ import annotations
+
+from collections import Counter
+
+from . import events as ev
+from .ltv import customer_ids, timeframe
+from .store import Snapshot
+from .tables import iso_utc
+
+
+def overview(snapshot: Snapshot, held: list[dict]) -> dict:
+    """Counts, timeframe, revenue, visits per customer, held rejects and the last ingestion."""
+    views = snapshot.current()
+    ids = customer_ids(views)
+    with_record = len(views["customers"])
+    span = timeframe(snapshot)
+    orders = views["orders"]
+    visits = len(views["site_visits"])
+    reasons = Counter(h.get("reason") for h in held)
+    return {
+        "rows": {table: len(views[table]) for table in ev.TABLES},
+        "store_size": snapshot.size(),
+        "customers": {"total": len(ids), "with_record": with_record, "without_record": len(ids) - with_record},
+        "first_event": iso_utc(span[0]) if span else None,
+        "last_event": iso_utc(span[1]) if span else None,
+        "weeks": span[2] if span else None,
+        "orders": len(orders),
+        "total_revenue": float(orders["amount"].sum()),
+        "site_visits_per_customer": visits / len(ids) if len(ids) else None,
+        "rejected_held": len(held),
+        "rejected_held_by_reason": {code: reasons[code] for code in ev.REJECTION_CODES if reasons[code]},
+        "last_ingest": snapshot.last_ingest,
+    }
