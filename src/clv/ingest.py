@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import batch as bt
+from . import events as ev
 from . import logsetup
 from .errors import InputError
 from .reader import expand_paths, gc_paused, read_file
@@ -82,18 +83,16 @@ def _count(applied: bt.Applied, summary: Summary) -> None:
     summary.duplicates = int(status.get(bt.DUPLICATE, 0))
     summary.rejected = int(status.get(bt.REJECTED, 0))
     reasons = applied.events.loc[applied.events["status"] == bt.REJECTED, "reason"].value_counts()
-    summary.rejected_by_reason = {str(code): int(n) for code, n in reasons.items()}
+    summary.rejected_by_reason = {code: int(reasons[code]) for code in ev.REJECTION_CODES if code in reasons}
     summary.orphans = applied.orphans
 
 
-def _held(applied: bt.Applied, entries: list, positions: list[int], sources: list[str] | str) -> list[dict]:
+def _held(applied: bt.Applied, entries: list, positions: list[int], source: str) -> list[dict]:
     """Rejects-file records for the rejected events of a batch."""
     rejected = applied.events.loc[applied.events["status"] == bt.REJECTED, ["reason", "message"]]
     when = _now()
-    return [
-        record(entries[i], reason, message, sources if isinstance(sources, str) else sources[i], positions[i], when)
-        for i, reason, message in zip(rejected.index, rejected["reason"], rejected["message"])
-    ]
+    return [record(entries[i], reason, message, source, positions[i], when)
+            for i, reason, message in zip(rejected.index, rejected["reason"], rejected["message"])]
 
 
 def _log_duplicates(applied: bt.Applied, source: str, positions: list[int]) -> None:

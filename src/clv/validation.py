@@ -23,7 +23,11 @@ TIME_FORMAT = "YYYY-MM-DD?HH:MM:SS[.fraction][zone]"
 AMOUNT_PATTERN = r"\s*(\d+(\.\d*)?|\.\d+)\s+USD\s*"
 CURRENCY = "USD"
 TIME_UNIT = "datetime64[us, UTC]"
-_encode_tags = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+CHUNK = 65_536
+TAGS_TYPE = pa.map_(pa.string(), pa.string())
+TAGS_DTYPE = pd.ArrowDtype(TAGS_TYPE)
+# The shape of a well-formed event: one Arrow conversion reads all its fields at C speed.
+EVENT_TYPE = pa.struct([(f, TAGS_TYPE if f == "tags" else pa.string()) for f in ev.FIELDS])
 
 
 def json_kind(value: object) -> str:
@@ -40,12 +44,6 @@ def json_kind(value: object) -> str:
         return "array"
     return "object"
 
-
-CHUNK = 65_536
-TAGS_TYPE = pa.map_(pa.string(), pa.string())
-TAGS_DTYPE = pd.ArrowDtype(TAGS_TYPE)
-# The shape of a well-formed event: one Arrow conversion reads all its fields at C speed.
-EVENT_TYPE = pa.struct([(f, TAGS_TYPE if f == "tags" else pa.string()) for f in ev.FIELDS])
 
 
 def _slow_part(rows: list, field: str) -> pa.Array | np.ndarray:
