@@ -138,3 +138,12 @@ def test_help_of_every_command_has_an_example():
     for command in ("ingest", "ltv", "display", "reprocess", "stats", "customer", "export", "menu"):
         result = run([command, "--help"])
         assert result.returncode == 0 and "example: process.py " + command in result.stdout
+
+
+def test_a_damaged_rejects_file_stops_ingestion_before_anything_is_written(dirs, tmp_path):
+    held = tmp_path / "logs" / "rejected_events.jsonl"
+    held.parent.mkdir()
+    held.write_text("{broken\n")
+    result = run([*dirs, "ingest", str(MESSY)])
+    assert result.returncode == 1 and "rejected_events.jsonl line 1 is not a held event" in one_error_line(result)
+    assert not (tmp_path / "data" / "CURRENT").exists() and held.read_text() == "{broken\n"

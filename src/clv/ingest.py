@@ -18,7 +18,7 @@ from . import logsetup
 from .errors import InputError
 from .reader import expand_paths, gc_paused, read_file
 from .progress import Progress
-from .rejects import Rejects, entry_of, record
+from .rejects import Rejects, entry_of, new_only, record
 from .store import Store
 
 DUPLICATES_LOGGED = 100
@@ -171,6 +171,7 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
     files, summaries = _resolve_paths(paths)
     total = Summary("total")
     with store.writing() as snapshot, gc_paused(), _closing(progress):
+        already_held = rejects.load()  # a damaged rejects file stops the run before anything is written
         total.store_size_before = size = snapshot.size()
         tables, seq = snapshot.tables, snapshot.next_seq
         held: list[dict] = []
@@ -182,9 +183,10 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
         if len(summaries) > len([s for s in summaries if s.error]):
             if progress:
                 progress.stage("saving")
+            # Rejects first: if the save then fails, re-ingesting finds them held already (never twice).
+            rejects.add(new_only(already_held, held))
             last = {"time": _now(), "sources": [s.source for s in summaries if not s.error]}
             store.commit(snapshot.evolve(tables, seq, last))
-            rejects.add(held)
     total.store_size_after = size
     total.seconds = time.perf_counter() - started
     for summary in summaries:

@@ -26,7 +26,7 @@ class Rejects(Protocol):
         """Every held rejected event, oldest first."""
 
     def add(self, records: list[dict]) -> None:
-        """Hold more rejected events (those not held already)."""
+        """Hold more rejected events."""
 
     def replace(self, records: list[dict]) -> None:
         """Hold exactly these (after re-processing)."""
@@ -79,7 +79,7 @@ class MemoryRejects:
         return list(self._records)
 
     def add(self, records: list[dict]) -> None:
-        self._records.extend(new_only(self._records, records))
+        self._records.extend(records)
 
     def replace(self, records: list[dict]) -> None:
         self._records = list(records)
@@ -120,9 +120,8 @@ class FileRejects:
             os.fsync(out.fileno())
 
     def add(self, records: list[dict]) -> None:
-        fresh = new_only(self.load(), records) if records else []
-        if fresh:
-            self._write(fresh, "ab", self.path)
+        if records:
+            self._write(records, "ab", self.path)
 
     def replace(self, records: list[dict]) -> None:
         staged = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
