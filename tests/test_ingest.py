@@ -153,3 +153,13 @@ def test_a_tie_on_event_time_goes_to_the_later_arrival(store, rejects, tmp_path)
                                     order("o2", time, "c1", "7 USD", "UPDATE"), order("o2", time, "c1", "5 USD")])
     amounts = current(store, "orders")["amount"]
     assert (amounts["o1"], amounts["o2"]) == (7.0, 5.0)
+
+
+def test_each_rejected_event_is_held_once_per_place_it_stood(store, rejects, tmp_path):
+    path = write_json(tmp_path / "junk.json", ["junk", "junk", {"type": "NOPE"}])
+    ingest(store, [path], rejects)
+    assert [h["position"] for h in rejects.load()] == [1, 2, 3]
+    ingest(store, [path], rejects)
+    assert len(rejects.load()) == 3
+    ingest(store, [write_json(tmp_path / "copy.json", ["junk"])], rejects)
+    assert len(rejects.load()) == 4

@@ -40,14 +40,14 @@ def record(entry: object, reason: str, message: str, source: str, position: int,
 
 
 def held_key(held: dict) -> bytes:
-    """What makes two held events the same event, whatever their reason or source."""
-    if "event" in held:
-        return b"e" + orjson.dumps(held["event"], option=orjson.OPT_SORT_KEYS)
-    return b"r" + str(held.get("raw", "")).encode()
+    """One rejected event: its content and where it stood (equal events elsewhere are held each)."""
+    content = orjson.dumps(held["event"], option=orjson.OPT_SORT_KEYS) if "event" in held else \
+        str(held.get("raw", "")).encode()
+    return orjson.dumps([held.get("source"), held.get("position")]) + content
 
 
 def new_only(held: list[dict], records: list[dict]) -> list[dict]:
-    """Records not held yet, so ingesting a file again does not hold its rejects twice."""
+    """Records not held yet, so ingesting the same file again does not hold its rejects twice."""
     seen = {held_key(h) for h in held}
     fresh = []
     for candidate in records:
