@@ -83,3 +83,23 @@ def test_directory_without_event_files_and_missing_path_are_errors(tmp_path: Pat
 def test_unreadable_file_is_an_input_error(tmp_path: Path):
     with pytest.raises(InputError, match="cannot read"):
         read_file(tmp_path)
+
+
+@pytest.mark.parametrize("data, positions", [
+    (b'\n\n{"a": 1}\n{"b": 2}\n\n', [3, 4]),
+    (b'\xef\xbb\xbf{"a": 1}\n{"b": 2}', [1, 2]),
+    (b'{"a": 1}\r\n{"b": 2}\r\n', [1, 2]),
+    (b'  {"a": 1}\n  {"b": 2}  ', [1, 2]),
+    (b'\n{"a": 1}\n\n{"b": 2}', [2, 4]),
+])
+def test_json_lines_positions_are_line_numbers_whatever_the_blank_space(data, positions):
+    parsed = parse_bytes(data, "f")
+    assert parsed.shape == "lines" and parsed.entries == [{"a": 1}, {"b": 2}] and parsed.positions == positions
+
+
+def test_a_bad_line_after_the_fast_attempt_still_reads_the_original_text(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": 2}, 3\n{"c": 3}\n')
+    parsed = read_file(path)
+    assert parsed.entries[0] == {"a": 1} and parsed.entries[2] == {"c": 3}
+    assert parsed.entries[1].text == '{"b": 2}, 3'

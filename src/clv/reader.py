@@ -7,6 +7,7 @@ JSON Lines line becomes a MalformedLine entry so the rest of the file goes on.
 from __future__ import annotations
 
 import gc
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,57 +89,71 @@ def _json_error(exc: orjson.JSONDecodeError) -> str:
     return f"{message} (line {exc.lineno}, column {exc.colno})"
 
 
+def _framed(size: int) -> np.ndarray:
+    """A byte buffer with one spare byte on each side, for '[' and ']' when JSON Lines become an array."""
+    return np.empty(size + 2, dtype=np.uint8)
+
+
 def parse_bytes(data: bytes, source: str) -> ParsedFile:
-    """Detect the file's shape and parse it."""
-    if data.startswith(BOM):
-        data = data[len(BOM):]
-    stripped = data.lstrip()
-    if not stripped:
+    """Detect the shape of an event file's bytes and parse them."""
+    framed = _framed(len(data))
+    framed[1:-1] = np.frombuffer(data, dtype=np.uint8)
+    return _parse(framed, source)
+
+
+def _content(framed: np.ndarray) -> tuple[int, int, int]:
+    """(start of the text after any BOM, first and end of the non-blank part), as indexes into framed."""
+    text = 1 + (len(BOM) if bytes(framed[1:1 + len(BOM)]) == BOM else 0)
+    first, end = text, len(framed) - 1
+    while end > first and framed[end - 1] in WHITESPACE:
+        end -= 1
+    while first < end and framed[first] in WHITESPACE:
+        first += 1
+    return text, first, end
+
+
+def _parse(framed: np.ndarray, source: str) -> ParsedFile:
+    text, first, end = _content(framed)
+    if first == end:
         raise InputError(f"{source}: file is empty")
+    view = memoryview(framed)[text:-1]
     try:
         with gc_paused():
-            value = orjson.loads(data)
+            value = orjson.loads(view)
     except orjson.JSONDecodeError as exc:
-        if stripped[:1] == b"[":
-            _check_utf8(data, source)
+        if framed[first] == ord("["):
+            _check_utf8(bytes(view), source)
             raise InputError(f"{source}: not a valid JSON array: {_json_error(exc)}") from None
-        return _parse_lines(data, source)
+        return _lines_as_array(framed, text, first, end, source) or _parse_lines(bytes(view), source)
     if isinstance(value, list):
         return ParsedFile(source, "array", value, list(range(1, len(value) + 1)))
     return ParsedFile(source, "object", [value], [1])
 
 
-def _lines_as_array(data: bytes) -> ParsedFile | None:
-    """JSON Lines with no blank or bad line, parsed as one array: newlines become commas in one copy."""
-    start, end = 0, len(data)
-    while end > start and data[end - 1] in WHITESPACE:
-        end -= 1
-    while start < end and data[start] in WHITESPACE:
-        start += 1
-    buffer = np.empty(end - start + 2, dtype=np.uint8)
-    buffer[0], buffer[-1] = ord("["), ord("]")
-    buffer[1:-1] = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
-    newlines = np.flatnonzero(buffer == ord("\n"))
-    buffer[newlines] = ord(",")
-    lines = len(newlines) + 1
-    del newlines
+def _lines_as_array(framed: np.ndarray, text: int, first: int, end: int, source: str) -> ParsedFile | None:
+    """JSON Lines with no blank or bad line, parsed as one array by turning newlines into commas in place.
+
+    No copy of the file is made; when the lines are not that clean the buffer is put back as it was.
+    """
+    line = int(np.count_nonzero(framed[text:first] == ord("\n"))) + 1
+    newlines = first + np.flatnonzero(framed[first:end] == ord("\n"))
+    opening, closing = framed[first - 1], framed[end]
+    framed[newlines] = ord(",")
+    framed[first - 1], framed[end] = ord("["), ord("]")
     try:
         with gc_paused():
-            entries = orjson.loads(memoryview(buffer))
+            entries = orjson.loads(memoryview(framed)[first - 1:end + 1])
+        if len(entries) == len(newlines) + 1:
+            return ParsedFile(source, "lines", entries, list(range(line, line + len(entries))))
     except orjson.JSONDecodeError:
-        return None
-    if len(entries) != lines:
-        return None
-    first = data.count(b"\n", 0, start) + 1
-    return ParsedFile("", "lines", entries, list(range(first, first + lines)))
+        pass
+    framed[newlines] = ord("\n")
+    framed[first - 1], framed[end] = opening, closing
+    return None
 
 
 def _parse_lines(data: bytes, source: str) -> ParsedFile:
-    """JSON Lines: parse all lines in one go, and line by line only when some are bad."""
-    whole = _lines_as_array(data)
-    if whole is not None:
-        whole.source = source
-        return whole
+    """JSON Lines with blank or bad lines: every line on its own, so one bad line spoils nothing else."""
     _check_utf8(data, source)
     lines = data.split(b"\n")
     numbers = [i for i, line in enumerate(lines, 1) if line.strip()]
@@ -167,9 +182,14 @@ def _parse_lines(data: bytes, source: str) -> ParsedFile:
 
 
 def read_file(path: Path) -> ParsedFile:
-    """Read and parse one file; every failure is one InputError naming the file."""
+    """Read and parse one file; every failure is one InputError naming the file.
+
+    The file is read straight into a framed buffer, so JSON Lines need no second copy.
+    """
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            framed = _framed(os.fstat(handle.fileno()).st_size)
+            size = handle.readinto(memoryview(framed)[1:-1])
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_bytes(data, str(path))
+    return _parse(framed[:size + 2], str(path))
