@@ -9,9 +9,10 @@ from typing import Callable, TextIO
 
 from . import display, logsetup
 from . import events as ev
+from .atomic import staged
 from .errors import ClvError, UsageError
-from .ingest import ingest, reprocess
 from .export import FORMATS, export
+from .ingest import ingest, reprocess
 from .ltv import distribution, ltv_table
 from .overview import overview
 from .profile import customer_profile
@@ -56,7 +57,8 @@ def run_ltv(ctx: Context, x: int, fmt: str = "table", output: str | None = None)
         display.page(text, ctx.out)
         return 0
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        with staged(Path(output)) as temporary:
+            temporary.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ClvError(f"cannot write {output}: {exc.strerror or exc}") from None
     print(f"wrote {output}", file=ctx.out)

@@ -1,8 +1,6 @@
 """Write the store's tables and the full LTV ranking to files a spreadsheet opens."""
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import orjson
@@ -11,11 +9,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import events as ev
+from .atomic import staged
 from .errors import ClvError
 from .ltv import ltv_table
 from .store import Snapshot
 
 FORMATS = ("csv", "parquet")
+
+
+class FilesExist(ClvError):
+    """Export would replace files; the caller decides (--force, or asking the person)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        more = f" ({len(paths)} files would be replaced)" if len(paths) > 1 else ""
+        super().__init__(f"{paths[0]} already exists; use --force to overwrite{more}")
+        self.paths = paths
 
 
 def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
@@ -31,15 +39,11 @@ def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with staged(path) as temporary:
         if fmt == "csv":
-            _for_csv(frame).to_csv(staged, index=False)
+            _for_csv(frame).to_csv(temporary, index=False)
         else:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), staged)
-        os.replace(staged, path)
-    finally:
-        staged.unlink(missing_ok=True)
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
 
 
 def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: bool = False) -> list[Path]:
@@ -52,10 +56,9 @@ def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: b
     folder = Path(directory)
     frames = {**snapshot.current(), "ltv": ltv_table(snapshot)}
     targets = {name: folder / f"{name}.{fmt}" for name in [*ev.TABLES, "ltv"]}
-    existing = [str(path) for path in targets.values() if path.exists()]
+    existing = [path for path in targets.values() if path.exists()]
     if existing and not force:
-        raise ClvError(f"{existing[0]} already exists; use --force to overwrite"
-                       + (f" ({len(existing)} files would be replaced)" if len(existing) > 1 else ""))
+        raise FilesExist(existing)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, path in targets.items():

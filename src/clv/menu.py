@@ -7,6 +7,7 @@ from typing import Callable
 from . import display
 from .cli import Context, run_customer, run_display, run_export, run_ingest, run_ltv, run_reprocess, run_stats
 from .errors import ClvError
+from .export import FilesExist
 from .prompt import enable_line_editing, paths_completed, pasted_paths, positive_int
 
 EXIT = "Exit"
@@ -65,10 +66,10 @@ def export_action(ctx: Context) -> None:
     fmt = _ask("Format, csv or parquet [csv]: ").strip().lower() or "csv"
     try:
         run_export(ctx, paths[0], fmt)
-    except ClvError as exc:
-        if "--force" not in str(exc):
-            raise
-        if _ask(f"{exc.args[0].split(';')[0]}; overwrite? [y/N] ").strip().lower() in ("y", "yes"):
+    except FilesExist as exc:
+        question = f"{exc.paths[0]} and {len(exc.paths) - 1} more exist" if len(exc.paths) > 1 else \
+            f"{exc.paths[0]} exists"
+        if _ask(f"{question}; overwrite? [y/N] ").strip().lower() in ("y", "yes"):
             run_export(ctx, paths[0], fmt, force=True)
 
 

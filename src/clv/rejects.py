@@ -6,13 +6,12 @@ and when it was rejected. On disk they are the lines of rejected_events.jsonl.
 """
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Protocol
 
 import orjson
 
+from .atomic import fsync_path, staged
 from .errors import StoreError
 from .reader import MalformedLine
 
@@ -116,17 +115,16 @@ class FileRejects:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, mode) as out:
             out.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
-            out.flush()
-            os.fsync(out.fileno())
 
     def add(self, records: list[dict]) -> None:
         if records:
             self._write(records, "ab", self.path)
+            fsync_path(self.path)
 
     def replace(self, records: list[dict]) -> None:
-        staged = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        self._write(records, "wb", staged)
-        os.replace(staged, self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with staged(self.path) as temporary:
+            self._write(records, "wb", temporary)
 
 
 def open_rejects(logs_dir: Path | str | None) -> Rejects:

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from . import events as ev
 from . import tables as tb
+from .atomic import fsync_path, staged
 from .errors import StoreError
 
 MANIFEST = "CURRENT"
@@ -114,14 +115,6 @@ class MemoryStore:
 
     def commit(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _to_frame(table: pa.Table, name: str) -> pd.DataFrame:
@@ -229,21 +222,19 @@ class ParquetStore:
             path = folder / f"{table}.parquet"
             pq.write_table(pa.Table.from_pandas(snapshot.tables[table], preserve_index=False), path,
                            compression=COMPRESSION)
-            _fsync(path)
+            fsync_path(path)
 
         # Arrow releases the GIL while it encodes and writes, so the tables go out side by side.
         with ThreadPoolExecutor(max_workers=len(ev.TABLES)) as pool:
             list(pool.map(write, ev.TABLES))
         files = {table: f"{name}/{table}.parquet" for table in ev.TABLES}
-        _fsync(folder)
+        fsync_path(folder)
         manifest = {"format": FORMAT, "generation": snapshot.generation, "next_seq": snapshot.next_seq,
                     "tables": files, "last_ingest": snapshot.last_ingest}
-        staged = self.data_dir / f"{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
-        staged.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        _fsync(staged)
         with interrupts_deferred():
-            os.replace(staged, self.data_dir / MANIFEST)
-            _fsync(self.data_dir)
+            with staged(self.data_dir / MANIFEST) as temporary:
+                temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+            fsync_path(self.data_dir)
             self._snapshot = snapshot
         self._sweep(keep=name)
 
@@ -252,7 +243,7 @@ class ParquetStore:
         for path in self.data_dir.iterdir():
             if path.name.startswith("gen-") and path.name != keep:
                 shutil.rmtree(path, ignore_errors=True)
-            elif path.name.startswith(f"{MANIFEST}.") and path.name.endswith(".tmp"):
+            elif path.name.startswith(f".{MANIFEST}.") and path.name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
 
 
