@@ -142,6 +142,8 @@ def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: lis
                  progress: Progress | None) -> tuple[dict, int, int]:
     """Apply one file to the tables; its parsed events are freed on return, while the GC is still off."""
     started = time.perf_counter()
+    if progress:
+        progress.start(str(path))
     try:
         parsed = read_file(path)
     except InputError as exc:
@@ -149,7 +151,7 @@ def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: lis
         summary.store_size_after = summary.store_size_before
         return tables, seq, summary.store_size_before
     if progress:
-        progress.start(parsed.source, len(parsed.entries))
+        progress.parsed(len(parsed.entries))
     applied = bt.apply(tables, parsed.entries, seq, progress.advance if progress else None)
     if progress:
         progress.stage("checking keys and versions")

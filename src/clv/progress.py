@@ -11,31 +11,43 @@ DELAY_SECONDS = 1.0
 
 
 class Progress(Protocol):
-    def start(self, source: str, events: int) -> None:
-        """A file's events are parsed; checking them begins."""
+    def start(self, source: str) -> None:
+        """A file is about to be read and parsed."""
+
+    def parsed(self, events: int) -> None:
+        """The file holds this many events; checking them begins."""
 
     def advance(self, events: int) -> None:
         """So many more events are converted."""
 
     def stage(self, text: str) -> None:
-        """What the run is doing now (checking, saving)."""
+        """What the run is doing now (parsing, checking, saving)."""
 
     def close(self) -> None:
         """The file is done."""
 
 
 class TerminalProgress:
-    """Events per second on stderr; nothing at all when stderr is not a terminal."""
+    """Events per second on stderr; nothing at all when stderr is not a terminal.
+
+    The clock starts before parsing, so the rate is that of the whole ingestion.
+    """
 
     def __init__(self) -> None:
         self._bar: tqdm | None = None
         self.enabled = sys.stderr.isatty()
 
-    def start(self, source: str, events: int) -> None:
+    def start(self, source: str) -> None:
         self.close()
         if self.enabled:
-            self._bar = tqdm(total=events, desc=source, unit=" events", unit_scale=True, delay=DELAY_SECONDS,
+            self._bar = tqdm(total=None, desc=source, unit=" events", unit_scale=True, delay=DELAY_SECONDS,
                              file=sys.stderr, leave=False, dynamic_ncols=True)
+            self._bar.set_postfix_str("parsing", refresh=False)
+
+    def parsed(self, events: int) -> None:
+        if self._bar is not None:
+            self._bar.total = events
+            self.stage("checking")
 
     def advance(self, events: int) -> None:
         if self._bar is not None:
@@ -49,5 +61,6 @@ class TerminalProgress:
 
     def close(self) -> None:
         if self._bar is not None:
+            self._bar.clear()  # tqdm would leave a bar drawn by a forced refresh on the screen
             self._bar.close()
             self._bar = None
