@@ -1,6 +1,7 @@
 """The Parquet store: persistence, atomic commits, damage and locking (SPEC §4)."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -151,3 +152,24 @@ def test_ctrl_c_during_ingestion_changes_nothing(tmp_path, dirs):
     assert "interrupted; nothing was changed" in err and "Traceback" not in err
     assert_same_tables(_state(tmp_path / "data"), before)
     assert len(list((tmp_path / "data").glob("gen-*"))) == 1
+
+
+def test_ctrl_c_once_saving_has_begun_lets_the_run_finish(tmp_path, monkeypatch):
+    store = ParquetStore(tmp_path / "data")
+    commit = store.commit
+
+    def interrupted_commit(snapshot):
+        os.kill(os.getpid(), signal.SIGINT)
+        commit(snapshot)
+
+    monkeypatch.setattr(store, "commit", interrupted_commit)
+    result = ingest(store, [SAMPLE], MemoryRejects())
+    assert result.total.ingested == 4
+    assert ParquetStore(tmp_path / "data").snapshot().size() == 4
+
+
+def test_a_long_lived_store_sees_commits_of_another_writer(tmp_path):
+    reader = ParquetStore(tmp_path / "data")
+    assert reader.snapshot().size() == 0
+    ingest(ParquetStore(tmp_path / "data"), [SAMPLE], MemoryRejects())
+    assert reader.snapshot().size() == 4

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,3 +33,20 @@ def staged(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Ctrl-C is ignored while the block runs: a run that has begun to save finishes and says so.
+
+    Cancelling is for the work before the save; once the save starts, the
+    user gets the complete result rather than a half-true "cancelled".
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -15,6 +15,7 @@ from typing import Iterator
 from . import batch as bt
 from . import events as ev
 from . import logsetup
+from .atomic import uninterrupted
 from .errors import InputError
 from .reader import expand_paths, gc_paused, read_file
 from .progress import Progress
@@ -185,10 +186,11 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
         if len(summaries) > len([s for s in summaries if s.error]):
             if progress:
                 progress.stage("saving")
-            # Rejects first: if the save then fails, re-ingesting finds them held already (never twice).
-            rejects.add(new_only(already_held, held))
             last = {"time": _now(), "sources": [s.source for s in summaries if not s.error]}
-            store.commit(snapshot.evolve(tables, seq, last))
+            with uninterrupted():
+                # Rejects first: if the save then fails, re-ingesting finds them held already (never twice).
+                rejects.add(new_only(already_held, held))
+                store.commit(snapshot.evolve(tables, seq, last))
     total.store_size_after = size
     total.seconds = time.perf_counter() - started
     for summary in summaries:
@@ -223,11 +225,12 @@ def reprocess(store: Store, rejects: Rejects) -> ReprocessSummary:
         applied = bt.apply(snapshot.tables, entries, snapshot.next_seq)
         _count(applied, summary)
         summary.store_size_after = summary.store_size_before + summary.ingested
-        store.commit(snapshot.evolve(applied.tables, snapshot.next_seq + len(entries), snapshot.last_ingest))
         outcome = applied.events
         still = outcome.index[outcome["status"] == bt.REJECTED]
         remaining = [dict(held[i], reason=outcome.at[i, "reason"], message=outcome.at[i, "message"]) for i in still]
-        rejects.replace(remaining)
+        with uninterrupted():
+            store.commit(snapshot.evolve(applied.tables, snapshot.next_seq + len(entries), snapshot.last_ingest))
+            rejects.replace(remaining)
     summary.seconds = time.perf_counter() - started
     _log_summary(summary)
     return ReprocessSummary(summary, len(remaining))

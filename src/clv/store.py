@@ -16,9 +16,7 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import sys
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -80,22 +78,6 @@ class Store(Protocol):
 
     def commit(self, snapshot: Snapshot) -> None:
         """Make snapshot the stored state, all at once."""
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, so a switch of state is never half done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
 
 
 class MemoryStore:
@@ -231,11 +213,10 @@ class ParquetStore:
         fsync_path(folder)
         manifest = {"format": FORMAT, "generation": snapshot.generation, "next_seq": snapshot.next_seq,
                     "tables": files, "last_ingest": snapshot.last_ingest}
-        with interrupts_deferred():
-            with staged(self.data_dir / MANIFEST) as temporary:
-                temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-            fsync_path(self.data_dir)
-            self._snapshot = snapshot
+        with staged(self.data_dir / MANIFEST) as temporary:
+            temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        fsync_path(self.data_dir)
+        self._snapshot = snapshot
         self._sweep(keep=name)
 
     def _sweep(self, keep: str) -> None:
