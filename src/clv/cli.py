@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="keep nothing on disk: an empty store in memory, no log files unless --logs-dir")
 
     parser = _Parser(prog=PROG, description="Customer lifetime value from web-site event dumps. "
-                     "With no command, opens the menu.")
+                     "With no command, opens the menu.",
+                     epilog="example: process.py ingest sample_input/events.txt && process.py ltv 10")
     global_options(parser, lambda value: value)
     suppress = lambda value: argparse.SUPPRESS  # noqa: E731
     commands = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)

@@ -12,7 +12,6 @@ the kernel drops when the process dies, so a crash never leaves a stale lock.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -33,6 +32,11 @@ from . import events as ev
 from . import tables as tb
 from .atomic import fsync_path, staged
 from .errors import StoreError
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: the on-disk store cannot lock, --memory still works
+    fcntl = None
 
 MANIFEST = "CURRENT"
 LOCK = "LOCK"
@@ -161,6 +165,8 @@ class ParquetStore:
         raise StoreError(f"store file {missing} is missing; the store in {self.data_dir} is damaged")
 
     def _acquire(self) -> None:
+        if fcntl is None:
+            raise StoreError("writing a store on disk needs POSIX file locks (Linux, macOS); use --memory here")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.data_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
