@@ -171,8 +171,6 @@ def page(text: str, out: TextIO = sys.stdout) -> None:
     pager.wait()
 
 
-
-
 BAR_WIDTH = 40
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 UNICODE_SAMPLE = "█▏–│→"

@@ -183,10 +183,11 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
             summaries.append(summary)
             tables, seq, size = _ingest_file(path, tables, seq, summary, held, progress)
             total.add(summary)
-        if len(summaries) > len([s for s in summaries if s.error]):
+        sources = [s.source for s in summaries if not s.error]
+        if sources:
             if progress:
                 progress.stage("saving")
-            last = {"time": _now(), "sources": [s.source for s in summaries if not s.error]}
+            last = {"time": _now(), "sources": sources}
             with uninterrupted():
                 # Rejects first: if the save then fails, re-ingesting finds them held already (never twice).
                 rejects.add(new_only(already_held, held))

@@ -61,9 +61,9 @@ def enable_line_editing() -> None:
 def complete_path(text: str, state: int) -> str | None:
     """readline completer: the paths that start with what was typed so far (~ and $VARS understood)."""
     stripped = text.lstrip("'\"")
-    matches = sorted(glob.glob(_expand(stripped) + "*"))
-    if stripped.startswith("~") or "$" in stripped:
-        expanded = _expand(stripped)
+    expanded = _expand(stripped)
+    matches = sorted(glob.glob(expanded + "*"))
+    if expanded != stripped:
         matches = [stripped + m[len(expanded):] for m in matches]
     shown = [m + os.sep if os.path.isdir(_expand(m)) else m for m in matches]
     return shown[state] if state < len(shown) else None

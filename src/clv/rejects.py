@@ -122,7 +122,6 @@ class FileRejects:
             fsync_path(self.path)
 
     def replace(self, records: list[dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with staged(self.path) as temporary:
             self._write(records, "wb", temporary)
 

@@ -45,6 +45,10 @@ def json_kind(value: object) -> str:
     return "object"
 
 
+def _objects(values: list) -> np.ndarray:
+    """A 1-D object array even when the values are lists (np.array would nest them)."""
+    return np.array(values + [None], dtype=object)[:-1]
+
 
 def _slow_part(rows: list, field: str) -> pa.Array | np.ndarray:
     """One chunk's values of a field, read one by one because some event in it is odd."""
@@ -53,11 +57,11 @@ def _slow_part(rows: list, field: str) -> pa.Array | np.ndarray:
         try:
             return pa.array(values, type=TAGS_TYPE)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return np.array([_normalise_tags(v) for v in values] + [None], dtype=object)[:-1]
+            return _objects([_normalise_tags(v) for v in values])
     try:
         return pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return np.array(values + [None], dtype=object)[:-1]
+        return _objects(values)
 
 
 def _chunk_parts(rows: list) -> dict[str, pa.Array | np.ndarray]:
@@ -73,8 +77,7 @@ def _assemble(field: str, parts: list) -> pd.Series:
     if all(isinstance(part, (pa.Array, pa.ChunkedArray)) for part in parts):
         chunked = pa.chunked_array(parts, type=TAGS_TYPE if field == "tags" else pa.string())
         return pd.Series(chunked, dtype=TAGS_DTYPE if field == "tags" else "str")
-    objects = [part if isinstance(part, np.ndarray) else np.array(part.to_pylist() + [None], dtype=object)[:-1]
-               for part in parts]
+    objects = [part if isinstance(part, np.ndarray) else _objects(part.to_pylist()) for part in parts]
     return pd.Series(np.concatenate(objects) if objects else [], dtype=object)
 
 
@@ -83,19 +86,22 @@ def to_columns(entries: list, on_chunk: Callable[[int], None] | None = None) -> 
 
     Chunks of well-formed events convert to Arrow in one call each; a chunk
     holding an odd event is read field by field, so a few bad events never
-    push a whole file off the fast path. A type's own fields are kept only on
-    events of that type: elsewhere they are ignored extras, null here.
+    push a whole file off the fast path.
     """
     n = len(entries)
     is_object = np.fromiter(map(type, entries), dtype=object, count=n) == dict
     rows = entries if is_object.all() else [e if type(e) is dict else {} for e in entries]
     chunks = []
     for start in range(0, n, CHUNK):
-        chunks.append(_chunk_parts(rows[start:start + CHUNK]))
+        chunk = rows[start:start + CHUNK]
+        chunks.append(_chunk_parts(chunk))
         if on_chunk:
-            on_chunk(len(rows[start:start + CHUNK]))
-    columns = {f: _assemble(f, [chunk[f] for chunk in chunks]) for f in ev.FIELDS}
-    masks = _type_masks(_as_str(columns["type"], _strings(columns["type"])[1]))
+            on_chunk(len(chunk))
+    return is_object, {f: _assemble(f, [parts[f] for parts in chunks]) for f in ev.FIELDS}
+
+
+def _drop_foreign(columns: dict[str, pd.Series], masks: dict[str, np.ndarray]) -> None:
+    """A type's own fields are kept only on events of that type: elsewhere they are ignored extras."""
     for field in ev.FIELDS[4:]:
         owners = [t for t in ev.TYPES if field in ev.REQUIRED[t] + ev.OPTIONAL[t]]
         column = columns[field]
@@ -103,7 +109,6 @@ def to_columns(entries: list, on_chunk: Callable[[int], None] | None = None) -> 
         if foreign.any():
             columns[field] = column.mask(foreign) if column.dtype != object else \
                 pd.Series(np.where(foreign, None, column.to_numpy()), dtype=object)
-    return is_object, columns
 
 
 def _type_masks(types: pd.Series) -> dict[str, np.ndarray]:
@@ -189,6 +194,7 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
 
     types = _as_str(raw["type"], _strings(raw["type"])[1])
     masks = _type_masks(types)
+    _drop_foreign(raw, masks)
     type_ok = _of(masks, ev.TYPES)
     verdicts.reject(
         ~type_ok,
@@ -199,7 +205,8 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
 
     verbs = _as_str(raw["verb"], _strings(raw["verb"])[1])
     verb_ok = np.zeros(n, dtype=bool)
-    verb_masks = {v: (verbs == v).to_numpy(dtype=bool, na_value=False) for v in {"NEW", "UPDATE", "UPLOAD"}}
+    verb_masks = {v: (verbs == v).to_numpy(dtype=bool, na_value=False)
+                  for v in {verb for allowed in ev.VERBS.values() for verb in allowed}}
     for type_name, allowed in ev.VERBS.items():
         verb_ok |= masks[type_name] & _of(verb_masks, allowed)
     verdicts.reject(
