@@ -14,6 +14,10 @@ from clv.store import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCESS = ROOT / "src" / "process.py"
+SAMPLE = ROOT / "sample_input" / "events.txt"
+MESSY = ROOT / "sample_input" / "messy_events.jsonl"
+# Large inputs come from the benchmark's own generator.
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def customer(key: str, time: str, verb: str = "NEW", **fields) -> dict:

@@ -13,9 +13,8 @@ from clv.ltv import distribution, ltv_table
 from clv.overview import overview
 from clv.profile import UnknownCustomer, customer_profile
 
-from conftest import ROOT, customer, order, run, visit, write_json
+from conftest import MESSY, customer, order, run, visit, write_json
 
-MESSY = ROOT / "sample_input" / "messy_events.jsonl"
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import json
 
 import pytest
 
-from conftest import ROOT, customer, order, run, write_json
+from conftest import MESSY, ROOT, SAMPLE, customer, order, run, write_json
 
-SAMPLE = ROOT / "sample_input" / "events.txt"
-MESSY = ROOT / "sample_input" / "messy_events.jsonl"
 SUMMARY_KEYS = {"read", "ingested", "updated", "duplicates", "rejected", "rejected_by_reason", "orphans",
                 "store_size_before", "store_size_after", "seconds"}
 

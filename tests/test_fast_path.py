@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import sys
 
 import pandas as pd
 import pytest
@@ -15,10 +14,9 @@ from clv.store import Snapshot
 from clv.tables import empty_tables
 
 import reference
-from conftest import ROOT, customer, image, order, visit
+from conftest import customer, image, order, visit
 
-sys.path.insert(0, str(ROOT / "bench"))
-from generate import generate  # noqa: E402
+from generate import generate
 
 ODD = [
     customer(" spaced ", "2017-02-01T10:00:00+02:00", last_name="Trim"),

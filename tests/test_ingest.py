@@ -7,7 +7,7 @@ import pandas as pd
 
 from clv.ingest import ingest, reprocess
 
-from conftest import ROOT, customer, image, order, visit, write_json, write_lines
+from conftest import MESSY, ROOT, customer, image, order, visit, write_json, write_lines
 
 
 def load(store, rejects, tmp_path: Path, events: list, name: str = "batch.json"):
@@ -19,7 +19,7 @@ def current(store, table: str) -> pd.DataFrame:
 
 
 def test_messy_sample_gives_the_hand_counted_summary(store, rejects):
-    total = ingest(store, [ROOT / "sample_input" / "messy_events.jsonl"], rejects).total
+    total = ingest(store, [MESSY], rejects).total
     assert (total.read, total.ingested, total.updated, total.duplicates, total.rejected, total.orphans) == \
         (19, 6, 3, 1, 9, 2)
     assert total.rejected_by_reason == {"malformed": 2, "unknown_type": 1, "invalid_verb": 1, "missing_field": 1,
@@ -142,7 +142,7 @@ def test_several_files_are_ingested_one_by_one_and_a_bad_one_is_skipped(store, r
 
 
 def test_read_is_always_the_sum_of_the_outcomes(store, rejects):
-    result = ingest(store, [ROOT / "sample_input" / "messy_events.jsonl", ROOT / "sample_input"], rejects)
+    result = ingest(store, [MESSY, ROOT / "sample_input"], rejects)
     for summary in [result.total, *result.files]:
         assert summary.read == summary.ingested + summary.updated + summary.duplicates + summary.rejected
 

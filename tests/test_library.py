@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import clv
 
-from conftest import ROOT
+from conftest import SAMPLE
 
 
 def test_the_readme_example_works_from_python(tmp_path):
     store = clv.open_store(tmp_path / "data")
-    run = clv.ingest(store, [ROOT / "sample_input" / "events.txt"], clv.open_rejects(tmp_path / "logs"))
+    run = clv.ingest(store, [SAMPLE], clv.open_rejects(tmp_path / "logs"))
     assert run.total.ingested == 4 and run.as_dict()["store_size_after"] == 4
     top = clv.top_customers(store.snapshot(), 10)
     assert top["customer_id"].tolist() == ["96f55c7d8f42"]

@@ -10,7 +10,7 @@ from clv.errors import NoDataError
 from clv.ingest import ingest
 from clv.ltv import LIFESPAN_YEARS, WEEKS_PER_YEAR, ltv_table, top_customers, weeks_spanned
 
-from conftest import ROOT, customer, image, order, visit, write_json
+from conftest import MESSY, ROOT, customer, image, order, visit, write_json
 
 
 def stamp(text: str) -> pd.Timestamp:
@@ -109,7 +109,7 @@ def test_empty_store_says_no_data(store):
 
 def test_readme_worked_example(store, rejects):
     """The README walks through this file's numbers; keep them in step."""
-    ingest(store, [ROOT / "sample_input" / "messy_events.jsonl"], rejects)
+    ingest(store, [MESSY], rejects)
     top = top_customers(store.snapshot(), 2).set_index("customer_id")
     assert WEEKS_PER_YEAR == 52 and LIFESPAN_YEARS == 10
     assert top.loc["c1", "total_revenue"] == 25.0

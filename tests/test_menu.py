@@ -8,9 +8,8 @@ import pytest
 from clv.menu import choose, menu_text
 from clv.prompt import pasted_paths, positive_int
 
-from conftest import ROOT, run
+from conftest import MESSY, SAMPLE, run
 
-SAMPLE = ROOT / "sample_input" / "events.txt"
 
 
 def test_menu_lists_the_seed_options_with_their_numbers():
@@ -70,7 +69,7 @@ def test_errors_in_an_action_bring_the_menu_back(dirs, tmp_path):
 
 
 def test_reprocess_from_the_menu(dirs):
-    result = run(dirs, stdin=f"1\n{ROOT / 'sample_input' / 'messy_events.jsonl'}\nreprocess\n4\n")
+    result = run(dirs, stdin=f"1\n{MESSY}\nreprocess\n4\n")
     assert "reprocessed 9 held events" in result.stdout and "9 events remain held" in result.stdout
 
 

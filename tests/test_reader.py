@@ -8,11 +8,11 @@ import pytest
 from clv.errors import InputError
 from clv.reader import MalformedLine, expand_paths, parse_bytes, read_file
 
-from conftest import ROOT
+from conftest import SAMPLE
 
 
 def test_sample_is_an_array_of_four_events():
-    parsed = read_file(ROOT / "sample_input" / "events.txt")
+    parsed = read_file(SAMPLE)
     assert parsed.shape == "array"
     assert [e["type"] for e in parsed.entries] == ["CUSTOMER", "SITE_VISIT", "IMAGE", "ORDER"]
     assert parsed.positions == [1, 2, 3, 4]

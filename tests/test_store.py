@@ -17,10 +17,9 @@ from clv.ingest import ingest
 from clv.rejects import MemoryRejects
 from clv.store import ParquetStore
 
-from conftest import ROOT, run
+from conftest import MESSY, PROCESS, ROOT, SAMPLE, run
+from generate import generate, write
 
-SAMPLE = ROOT / "sample_input" / "events.txt"
-MESSY = ROOT / "sample_input" / "messy_events.jsonl"
 
 
 def assert_same_tables(left: dict, right: dict) -> None:
@@ -105,8 +104,6 @@ def _state(data: Path) -> dict:
 
 @pytest.mark.slow
 def test_kill_during_a_large_ingestion_leaves_the_old_or_the_new_state(tmp_path, dirs):
-    sys.path.insert(0, str(ROOT / "bench"))
-    from generate import generate, write
 
     big = tmp_path / "big.json"
     write(generate(60_000, seed=3), big, "json")
@@ -119,7 +116,7 @@ def test_kill_during_a_large_ingestion_leaves_the_old_or_the_new_state(tmp_path,
     new = new_store.snapshot().tables
     seen = set()
     for delay in (0.3, 0.8, 1.3, 1.8, 2.4, 3.0, 4.0):
-        process = subprocess.Popen([sys.executable, str(ROOT / "src" / "process.py"), *dirs, "ingest", str(big)],
+        process = subprocess.Popen([sys.executable, str(PROCESS), *dirs, "ingest", str(big)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
@@ -136,14 +133,12 @@ def test_kill_during_a_large_ingestion_leaves_the_old_or_the_new_state(tmp_path,
 
 
 def test_ctrl_c_during_ingestion_changes_nothing(tmp_path, dirs):
-    sys.path.insert(0, str(ROOT / "bench"))
-    from generate import generate, write
 
     big = tmp_path / "big.json"
     write(generate(100_000, seed=4), big, "json")
     assert run([*dirs, "ingest", str(SAMPLE)]).returncode == 0
     before = _state(tmp_path / "data")
-    process = subprocess.Popen([sys.executable, str(ROOT / "src" / "process.py"), *dirs, "ingest", str(big)],
+    process = subprocess.Popen([sys.executable, str(PROCESS), *dirs, "ingest", str(big)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.8)
     process.send_signal(signal.SIGINT)

@@ -13,10 +13,9 @@ from clv.ingest import ingest
 from clv.rejects import MemoryRejects
 from clv.store import ParquetStore
 
-from conftest import PROCESS, ROOT, customer, run, write_json
+from conftest import PROCESS, SAMPLE, customer, run, write_json
 
-sys.path.insert(0, str(ROOT / "bench"))
-from generate import generate, write  # noqa: E402
+from generate import generate, write
 
 MENU = "Choose an option: "
 PATH_PROMPT = r"go back\): "
@@ -39,7 +38,7 @@ def leave(child: pexpect.spawn) -> None:
 
 
 def test_tab_completes_a_path_at_the_ingest_prompt(tmp_path):
-    shutil.copy(ROOT / "sample_input" / "events.txt", tmp_path / "only-one-file-like-this.json")
+    shutil.copy(SAMPLE, tmp_path / "only-one-file-like-this.json")
     child = spawn(tmp_path)
     child.send("1\r")
     child.expect(PATH_PROMPT)
@@ -62,7 +61,7 @@ def test_tab_completes_a_path_at_the_ingest_prompt(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_during_a_large_ingestion_keeps_the_store_and_returns_to_the_menu(tmp_path):
     store = ParquetStore(tmp_path / "data")
-    ingest(store, [ROOT / "sample_input" / "events.txt"], MemoryRejects())
+    ingest(store, [SAMPLE], MemoryRejects())
     big = tmp_path / "big.json"
     write(generate(400_000, seed=21), big, "json")
     child = spawn(tmp_path)

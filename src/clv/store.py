@@ -177,7 +177,8 @@ class ParquetStore:
         except BlockingIOError:
             holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise StoreError(f"the store in {self.data_dir} is being written by {holder}; try again when it is done") from None
+            raise StoreError(f"the store in {self.data_dir} is being written by {holder}; "
+                             "try again when it is done") from None
         since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
         os.ftruncate(fd, 0)
