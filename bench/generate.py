@@ -9,12 +9,12 @@ import argparse
 import gc
 import random
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 
-START = datetime(2017, 1, 1, tzinfo=timezone.utc)
+START = datetime(2017, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 26 * 7 * 24 * 3600
 CITIES = [("Middletown", "AK"), ("Springfield", "IL"), ("Fairview", "OR"), ("Franklin", "TN"), ("Salem", "MA")]
 NAMES = ["Smith", "Jones", "Garcia", "Brown", "Miller", "Davis", "Lopez", "Wilson", "Moore", "Taylor"]

@@ -11,6 +11,7 @@ peak RSS. Ratios to the floor come first, absolute seconds second.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [measure(n, fmt, args.data, args.repeat) for fmt in formats for n in args.n]
     for fmt in formats:
         runs = [r for r in rows if r["format"] == fmt]
-        for smaller, larger in zip(runs, runs[1:]):
+        for smaller, larger in itertools.pairwise(runs):
             larger["growth_vs_previous_n"] = round(larger["ingest_s"] / smaller["ingest_s"], 2)
     print(tabulate(rows, headers="keys", tablefmt="github"))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 TYPES = ("CUSTOMER", "SITE_VISIT", "IMAGE", "ORDER")
 VERBS = {"CUSTOMER": ("NEW", "UPDATE"), "SITE_VISIT": ("NEW",), "IMAGE": ("UPLOAD",), "ORDER": ("NEW", "UPDATE")}
@@ -23,7 +23,7 @@ def parse_time(text: str) -> datetime | None:
     fraction, zone = match.group(7), match.group(8)
     micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
     try:
-        moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone.utc)
+        moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
     except ValueError:
         return None
     if zone and zone != "Z":
@@ -122,7 +122,7 @@ class Store:
 
     def ltv(self) -> dict[str, float]:
         times = [t for versions in self.versions.values() for t, _, _ in versions]
-        sunday = datetime(1970, 1, 4, tzinfo=timezone.utc)
+        sunday = datetime(1970, 1, 4, tzinfo=UTC)
         weeks = (max(times) - sunday).days // 7 - (min(times) - sunday).days // 7 + 1
         revenue: dict[str, float] = {}
         for kind in ("CUSTOMER", "SITE_VISIT", "IMAGE", "ORDER"):

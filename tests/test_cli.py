@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import MESSY, ROOT, SAMPLE, customer, order, run, write_json
+from helpers import MESSY, ROOT, SAMPLE, customer, order, run, write_json
 
 SUMMARY_KEYS = {"read", "ingested", "updated", "duplicates", "rejected", "rejected_by_reason", "orphans",
                 "store_size_before", "store_size_after", "seconds"}
@@ -135,7 +135,7 @@ def test_reprocess_command(dirs, tmp_path):
 def test_help_of_every_command_has_an_example():
     for command in ("ingest", "ltv", "display", "reprocess", "stats", "customer", "export", "menu"):
         result = run([command, "--help"])
-        assert result.returncode == 0 and "example: process.py " + command in result.stdout
+        assert result.returncode == 0 and "example: clv " + command in result.stdout
 
 
 def test_a_damaged_rejects_file_stops_ingestion_before_anything_is_written(dirs, tmp_path):

@@ -14,9 +14,8 @@ from clv.store import Snapshot
 from clv.tables import empty_tables
 
 import reference
-from conftest import customer, image, order, visit
-
-from generate import generate
+from bench.generate import generate
+from helpers import customer, image, order, visit
 
 ODD = [
     customer(" spaced ", "2017-02-01T10:00:00+02:00", last_name="Trim"),
@@ -84,5 +83,5 @@ def test_a_few_odd_events_keep_the_rest_of_the_file_on_the_fast_path(monkeypatch
     frame = validation.validate(events)
     assert frame.at[150_000, "reason"] == "invalid_field"
     # Only the chunk holding the odd event was read field by field; the other three converted at once.
-    assert slow_chunks == [validation.CHUNK] * len(ev.FIELDS)
+    assert slow_chunks == [validation.CHUNK] * len(ev.read_fields())
     assert frame["reason"].isna().sum() > 199_000

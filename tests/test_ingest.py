@@ -7,7 +7,7 @@ import pandas as pd
 
 from clv.ingest import ingest, reprocess
 
-from conftest import MESSY, ROOT, customer, image, order, visit, write_json, write_lines
+from helpers import MESSY, ROOT, customer, image, order, visit, write_json, write_lines
 
 
 def load(store, rejects, tmp_path: Path, events: list, name: str = "batch.json"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import clv
 
-from conftest import SAMPLE
+from helpers import SAMPLE
 
 
 def test_the_readme_example_works_from_python(tmp_path):

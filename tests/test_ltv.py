@@ -10,7 +10,7 @@ from clv.errors import NoDataError
 from clv.ingest import ingest
 from clv.ltv import LIFESPAN_YEARS, WEEKS_PER_YEAR, ltv_table, top_customers, weeks_spanned
 
-from conftest import MESSY, ROOT, customer, image, order, visit, write_json
+from helpers import MESSY, ROOT, customer, image, order, visit, write_json
 
 
 def stamp(text: str) -> pd.Timestamp:

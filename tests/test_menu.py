@@ -8,8 +8,7 @@ import pytest
 from clv.menu import choose, menu_text
 from clv.prompt import pasted_paths, positive_int
 
-from conftest import MESSY, SAMPLE, run
-
+from helpers import MESSY, SAMPLE, run
 
 
 def test_menu_lists_the_seed_options_with_their_numbers():

@@ -1,4 +1,4 @@
-"""File shapes and file-level errors (SPEC §2, §8)."""
+"""File shapes and file-level errors (docs/contract.md: input files)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from clv.errors import InputError
 from clv.reader import MalformedLine, expand_paths, parse_bytes, read_file
 
-from conftest import SAMPLE
+from helpers import SAMPLE
 
 
 def test_sample_is_an_array_of_four_events():

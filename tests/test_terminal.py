@@ -13,9 +13,8 @@ from clv.ingest import ingest
 from clv.rejects import MemoryRejects
 from clv.store import ParquetStore
 
-from conftest import PROCESS, SAMPLE, customer, run, write_json
-
-from generate import generate, write
+from bench.generate import generate, write
+from helpers import PROCESS, SAMPLE, customer, run, write_json
 
 MENU = "Choose an option: "
 PATH_PROMPT = r"go back\): "

@@ -7,7 +7,7 @@ import pytest
 from clv.reader import MalformedLine
 from clv.validation import validate
 
-from conftest import customer, image, order, visit
+from helpers import customer, image, order, visit
 
 T = "2017-01-06T12:46:46Z"
 

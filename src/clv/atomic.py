@@ -5,9 +5,9 @@ import os
 import signal
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def fsync_path(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Apply one batch of events to the stored tables (SPEC §3, the batch-level rules).
+"""Apply one batch of events to the stored tables (docs/contract.md, "Batches" and "Duplicates and conflicts").
 
 A batch is a set: an UPDATE may come before its NEW, and among clashing NEWs
 the first in file order wins. Events whose identity (type, verb, key,
@@ -7,14 +7,15 @@ vectorised join or group over the whole batch.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from . import events as ev
 from . import tables as tb
+from .timefmt import iso_utc
 from .validation import validate
 
 INGESTED, UPDATED, DUPLICATE, REJECTED = "ingested", "updated", "duplicate", "rejected"
@@ -45,7 +46,7 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status:
         reason[clash] = "duplicate_key"
         message[clash] = [
             f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} already exists with event_time "
-            f"{tb.iso_utc(stored_time.at[i])}; this {batch.at[i, 'verb']} has {tb.iso_utc(batch.at[i, 'event_time'])}"
+            f"{iso_utc(stored_time.at[i])}; this {batch.at[i, 'verb']} has {iso_utc(batch.at[i, 'event_time'])}"
             for i in clash
         ]
     fresh = new.loc[~in_store]
@@ -59,8 +60,8 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status:
     reason[clash] = "duplicate_key"
     message[clash] = [
         f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} was already created earlier in this batch with "
-        f"event_time {tb.iso_utc(first_time.at[i])}; this {batch.at[i, 'verb']} has "
-        f"{tb.iso_utc(batch.at[i, 'event_time'])}"
+        f"event_time {iso_utc(first_time.at[i])}; this {batch.at[i, 'verb']} has "
+        f"{iso_utc(batch.at[i, 'event_time'])}"
         for i in clash
     ]
     return fresh.index.difference(shared.index[later | repeat])
@@ -100,10 +101,11 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
     seq = pd.Series(np.arange(first_seq, first_seq + n, dtype="int64"), index=batch.index)
     accepted_new: dict[str, pd.Index] = {}
     result = dict(tables)
-    for type_name, table in ev.TABLE_OF.items():
+    for event_type in ev.types():
+        table = event_type.table
         stored = tables[table]
-        of_type = valid & (batch["type"] == type_name).to_numpy()
-        creating = batch.index[of_type & batch["verb"].isin(ev.CREATING_VERBS).to_numpy()]
+        of_type = valid & (batch["type"] == event_type.name).to_numpy()
+        creating = batch.index[of_type & batch["verb"].isin(event_type.creating_verbs).to_numpy()]
         created = _creating(batch, creating, stored, status, reason, message)
         status[created] = INGESTED
         updating = batch.index[of_type & (batch["verb"] == ev.UPDATE).to_numpy()]
@@ -118,10 +120,12 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
     batch["status"] = status
     batch["reason"] = pd.Series(reason, index=batch.index, dtype="str")
     batch["message"] = pd.Series(message, index=batch.index, dtype="str")
-    return Applied(result, batch, _orphans(batch, accepted_new, result["customers"]))
+    return Applied(result, batch, _orphans(batch, accepted_new, result[ev.CUSTOMERS]))
 
 
 def _orphans(batch: pd.DataFrame, accepted_new: dict[str, pd.Index], customers: pd.DataFrame) -> int:
     """New rows of this batch whose customer has no CUSTOMER record (yet)."""
-    rows = accepted_new["site_visits"].union(accepted_new["images"]).union(accepted_new["orders"])
-    return int((~tb.member(batch.loc[rows, "customer_id"], customers["key"])).sum())
+    rows = pd.Index([], dtype="int64")
+    for table in ev.customer_tables():
+        rows = rows.union(accepted_new[table])
+    return int((~tb.member(batch.loc[rows, ev.CUSTOMER_FIELD], customers["key"])).sum())

@@ -13,23 +13,14 @@ import pandas as pd
 from tabulate import tabulate
 
 from . import events as ev
+from .defaults import PROG
 from .ingest import ReprocessSummary, RunSummary, Summary
+from .timefmt import MISSING, iso_column, iso_utc
 
 TABLE_FORMAT = "psql"
-MISSING = "-"
-DEFAULT_LIMIT = 50
 DEFAULT_PAGER = "less -FRSX"
 MONEY = ("amount", "total_revenue", "revenue_per_visit", "weekly_value", "ltv")
 COUNTS = ("read", "ingested", "updated", "duplicates", "rejected", "orphans")
-
-
-def show_time(value: object) -> str:
-    """An instant as ISO 8601 UTC with a Z, milliseconds only when there are some."""
-    if value is None or pd.isna(value):
-        return MISSING
-    stamp = pd.Timestamp(value)
-    spec = "milliseconds" if stamp.microsecond else "seconds"
-    return stamp.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def _show_tags(value: object) -> str:
@@ -44,7 +35,7 @@ def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
     shown = frame.copy()
     for name, column in frame.items():
         if isinstance(column.dtype, pd.DatetimeTZDtype):
-            shown[name] = column.map(show_time).astype(object)
+            shown[name] = iso_column(column).astype(object).where(column.notna(), None)
         elif name == "tags":
             shown[name] = [_show_tags(v) for v in column.to_numpy(dtype=object)]
         elif column.dtype == "str":
@@ -89,18 +80,13 @@ def render_store(views: dict[str, pd.DataFrame], names: list[str], limit: int | 
         parts.append(render(shown, {name: 2 for name in MONEY}))
         if len(shown) < rows:
             parts.append(f"… {rows - len(shown):,} more rows not shown; see them all with: "
-                         f"process.py display {name} --all (or --limit N)")
+                         f"{PROG} display {name} --all (or --limit N)")
         parts.append("")
     return "\n".join(parts)
 
 
-def render_ltv(table: pd.DataFrame, fmt: str) -> str:
-    """The top-X table as text (money in cents), CSV, or JSON (numbers unrounded, null where none)."""
-    if fmt == "csv":
-        return table.to_csv(index=False)
-    if fmt == "json":
-        records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
-        return orjson.dumps(records, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"
+def render_ltv(table: pd.DataFrame) -> str:
+    """The top-X table as text, money in cents."""
     return render(table, {**{name: 2 for name in MONEY}, "visits_per_week": 3}) + "\n"
 
 
@@ -140,15 +126,11 @@ def render_reprocess(result: ReprocessSummary, rejects_location: str) -> str:
     s = result.summary
     if s.read == 0:
         return "no rejected events are held; nothing to reprocess\n"
-    lines = [f"reprocessed {s.read:,} held events: {s.ingested:,} ingested, {s.updated:,} updated, "
-             f"{s.duplicates:,} duplicates, {s.rejected:,} still rejected"]
+    lines = [(f"reprocessed {s.read:,} held events: {s.ingested:,} ingested, {s.updated:,} updated, "
+             f"{s.duplicates:,} duplicates, {s.rejected:,} still rejected")]
     lines.extend(_summary_tail(s, rejects_location))
     lines.append(f"{result.still_held:,} events remain held in {rejects_location}")
     return "\n".join(lines) + "\n"
-
-
-def as_json(value: dict | list) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 def page(text: str, out: TextIO = sys.stdout) -> None:
@@ -203,8 +185,8 @@ def render_distribution(spread: dict, unicode: bool) -> str:
     dash, rule = ("–", "│") if unicode else ("-", "|")
     share = MISSING if spread["top_share"] is None else f"{spread['top_share']:.1%}"
     lines = [f"LTV over all {spread['customers']:,} customers: the top {spread['top']:,} hold {share} of the total",
-             f"median {money(spread['median'])}   90th percentile {money(spread['p90'])}   "
-             f"99th percentile {money(spread['p99'])}"]
+             (f"median {money(spread['median'])}   90th percentile {money(spread['p90'])}   "
+             f"99th percentile {money(spread['p99'])}")]
     bins = spread["histogram"]
     largest = max(n for _, _, n in bins)
     low_width = max(len(money(lo)) for lo, _, _ in bins)
@@ -227,10 +209,10 @@ def render_overview(info: dict) -> str:
     rows = [
         *((f"{table} rows", f"{count:,}") for table, count in info["rows"].items()),
         ("store size", f"{info['store_size']:,}"),
-        ("customers", f"{customers['total']:,} ({customers['with_record']:,} with a CUSTOMER record, "
-                      f"{customers['without_record']:,} without)"),
-        ("first event", show_time(info["first_event"]) if info["first_event"] else None),
-        ("last event", show_time(info["last_event"]) if info["last_event"] else None),
+        ("customers", (f"{customers['total']:,} ({customers['with_record']:,} with a CUSTOMER record, "
+                      f"{customers['without_record']:,} without)")),
+        ("first event", info["first_event"]),
+        ("last event", info["last_event"]),
         ("weeks (LTV timeframe)", info["weeks"]),
         ("orders", f"{info['orders']:,}"),
         ("total revenue", money(info["total_revenue"])),
@@ -250,13 +232,13 @@ def render_profile(profile: dict) -> str:
     if record is None:
         lines.append("no CUSTOMER record (an orphan: known only from its visits, images or orders)")
     else:
-        lines.append(_pairs([(name, show_time(v) if isinstance(v, pd.Timestamp) else
+        lines.append(_pairs([(name, iso_utc(v) if isinstance(v, pd.Timestamp) else
                               (None if pd.isna(v) else v)) for name, v in record.items()]))
     lines.append("")
     lines.append(f"rank {figures['rank']:,} of {profile['customers_ranked']:,} by LTV")
     lines.append(_pairs([
         ("ltv", money(figures["ltv"])), ("total revenue", money(figures["total_revenue"])),
-        ("site visits", f"{profile['site_visits']:,}"), ("images", f"{profile['images']:,}"),
+        *((table.replace("_", " "), f"{profile[table]:,}") for table in ev.customer_tables() if table != ev.ORDERS),
         ("revenue per visit", money(figures["revenue_per_visit"])),
         ("visits per week", f"{figures['visits_per_week']:.3f}"), ("weekly value", money(figures["weekly_value"])),
     ]))

@@ -10,11 +10,10 @@ import pyarrow.parquet as pq
 
 from . import events as ev
 from .atomic import staged
+from .defaults import EXPORT_FORMATS
 from .errors import ClvError
 from .ltv import ltv_table
 from .store import Snapshot
-
-FORMATS = ("csv", "parquet")
 
 
 class FilesExist(ClvError):
@@ -51,11 +50,11 @@ def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: b
 
     Existing files are never overwritten unless force is set; then each file is replaced atomically.
     """
-    if fmt not in FORMATS:
-        raise ClvError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt not in EXPORT_FORMATS:
+        raise ClvError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
     folder = Path(directory)
     frames = {**snapshot.current(), "ltv": ltv_table(snapshot)}
-    targets = {name: folder / f"{name}.{fmt}" for name in [*ev.TABLES, "ltv"]}
+    targets = {name: folder / f"{name}.{fmt}" for name in [*ev.tables(), "ltv"]}
     existing = [path for path in targets.values() if path.exists()]
     if existing and not force:
         raise FilesExist(existing)

@@ -5,24 +5,25 @@ call ingest() and reprocess() and print what they return.
 """
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 from . import batch as bt
 from . import events as ev
-from . import logsetup
 from .atomic import uninterrupted
 from .errors import InputError
-from .reader import expand_paths, gc_paused, read_file
 from .progress import Progress
+from .reader import expand_paths, gc_paused, read_file
 from .rejects import Rejects, entry_of, new_only, record
 from .store import Store
+from .timefmt import iso_utc, now
 
 DUPLICATES_LOGGED = 100
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,10 +73,6 @@ class RunSummary:
         return out
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _count(applied: bt.Applied, summary: Summary) -> None:
     status = applied.events["status"].value_counts()
     summary.read = len(applied.events)
@@ -91,23 +88,21 @@ def _count(applied: bt.Applied, summary: Summary) -> None:
 def _held(applied: bt.Applied, entries: list, positions: list[int], source: str) -> list[dict]:
     """Rejects-file records for the rejected events of a batch."""
     rejected = applied.events.loc[applied.events["status"] == bt.REJECTED, ["reason", "message"]]
-    when = _now()
+    when = now()
     return [record(entries[i], reason, message, source, positions[i], when)
             for i, reason, message in zip(rejected.index, rejected["reason"], rejected["message"])]
 
 
 def _log_duplicates(applied: bt.Applied, source: str, positions: list[int]) -> None:
-    log = logsetup.get()
     duplicates = applied.events.loc[applied.events["status"] == bt.DUPLICATE]
     for i, row in duplicates.head(DUPLICATES_LOGGED).iterrows():
         log.info("duplicate skipped: %s %s key=%r event_time=%s (%s, position %d)",
-                 row["type"], row["verb"], row["key"], row["event_time"].isoformat(), source, positions[i])
+                 row["type"], row["verb"], row["key"], iso_utc(row["event_time"]), source, positions[i])
     if len(duplicates) > DUPLICATES_LOGGED:
         log.info("… and %d more duplicates skipped in %s", len(duplicates) - DUPLICATES_LOGGED, source)
 
 
 def _log_summary(summary: Summary) -> None:
-    log = logsetup.get()
     if summary.error:
         log.error("ingest failed: %s", summary.error)
         return
@@ -187,7 +182,7 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
         if sources:
             if progress:
                 progress.stage("saving")
-            last = {"time": _now(), "sources": sources}
+            last = {"time": now(), "sources": sources}
             with uninterrupted():
                 # Rejects first: if the save then fails, re-ingesting finds them held already (never twice).
                 rejects.add(new_only(already_held, held))

@@ -1,19 +1,23 @@
-"""process.log through the logging module: ingestion summaries, errors and timings."""
+"""process.log through the logging module: ingestion summaries, errors and timings.
+
+Modules log through logging.getLogger(__name__); all of them are children of
+the "clv" logger, whose one handler this module sets up.
+"""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-LOGGER_NAME = "clv"
+ROOT_LOGGER = "clv"
 LOG_FILE = "process.log"
-FORMAT = "%(asctime)s %(levelname)s %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Until configure() runs, log records go nowhere (not to logging's stderr fallback).
-logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 
 
 def configure(logs_dir: Path | str | None) -> logging.Logger:
     """Send the tool's log to logs_dir/process.log; with no directory, nowhere."""
-    logger = logging.getLogger(LOGGER_NAME)
+    logger = logging.getLogger(ROOT_LOGGER)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
@@ -27,7 +31,3 @@ def configure(logs_dir: Path | str | None) -> logging.Logger:
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
     return logger
-
-
-def get() -> logging.Logger:
-    return logging.getLogger(LOGGER_NAME)

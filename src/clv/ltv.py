@@ -1,4 +1,4 @@
-"""Simple customer lifetime value (SPEC §5).
+"""Simple customer lifetime value (docs/contract.md, "Simple LTV").
 
     ltv = WEEKS_PER_YEAR × weekly_value × LIFESPAN_YEARS
     weekly_value = total_revenue / weeks
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import events as ev
 from . import tables as tb
 from .errors import NoDataError
 from .store import Snapshot
@@ -45,8 +46,8 @@ def timeframe(snapshot: Snapshot) -> tuple[pd.Timestamp, pd.Timestamp, int] | No
 
 def customer_ids(views: dict[str, pd.DataFrame]) -> pd.Index:
     """Every customer id in the store: CUSTOMER records and the customers of visits, images and orders."""
-    ids = pd.concat([views["customers"]["key"], views["site_visits"]["customer_id"], views["images"]["customer_id"],
-                     views["orders"]["customer_id"]], ignore_index=True)
+    ids = pd.concat([views[ev.CUSTOMERS]["key"], *(views[t][ev.CUSTOMER_FIELD] for t in ev.customer_tables())],
+                    ignore_index=True)
     return pd.Index(ids.dropna().unique(), name="customer_id")
 
 
@@ -57,7 +58,7 @@ def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
         raise NoDataError("no data: the store is empty; ingest some events first")
     weeks = span[2]
     views = snapshot.current()
-    customers, visits, orders = views["customers"], views["site_visits"], views["orders"]
+    customers, visits, orders = views[ev.CUSTOMERS], views[ev.VISITS], views[ev.ORDERS]
     ids = customer_ids(views)
     revenue = orders.groupby("customer_id", observed=True)["amount"].sum().reindex(ids, fill_value=0.0)
     visit_count = visits.groupby("customer_id", observed=True).size().reindex(ids, fill_value=0)

@@ -1,80 +1,100 @@
-"""The interactive menu: numbers or names, Ctrl-C cancels an action, Ctrl-D leaves."""
+"""The interactive menu: numbers or names, Ctrl-C cancels an action, Ctrl-D leaves.
+
+Every option runs the same command function as the command line, given the
+arguments the prompts collected; the menu knows the commands only through the
+table it is handed.
+"""
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from argparse import Namespace
+from collections.abc import Callable
+from typing import TextIO
 
-from . import display
-from .cli import Context, run_customer, run_display, run_export, run_ingest, run_ltv, run_reprocess, run_stats
+from .defaults import DISPLAY_LIMIT
 from .errors import ClvError
 from .export import FilesExist
-from .prompt import enable_line_editing, paths_completed, pasted_paths, positive_int
+from .prompt import enable_line_editing, pasted_paths, paths_completed, positive_int
 
+Command = Callable[[object, Namespace], int]
 EXIT = "Exit"
 
 
-def _ask(text: str) -> str:
-    """input() that flushes first, so piped sessions read naturally."""
-    sys.stdout.flush()
-    return input(text)
+class Prompter:
+    """Questions on the context's streams; input() (with line editing) when they are the real terminal."""
+
+    def __init__(self, stdin: TextIO, stdout: TextIO) -> None:
+        self.stdin, self.stdout = stdin, stdout
+
+    def ask(self, text: str) -> str:
+        self.stdout.flush()
+        if self.stdin is sys.stdin and self.stdout is sys.stdout:
+            return input(text)
+        self.stdout.write(text)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
 
 
-def ingest_action(ctx: Context) -> None:
+def ingest_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
     with paths_completed():
-        paths = pasted_paths(_ask("Path of the event file or directory (empty to go back): "))
+        paths = pasted_paths(ask("Path of the event file or directory (empty to go back): "))
     if paths:
-        run_ingest(ctx, paths)
+        commands["ingest"](ctx, Namespace(paths=paths, format="text"))
 
 
-def ltv_action(ctx: Context) -> None:
+def ltv_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
     while True:
-        answer = _ask("How many top customers (X)? ").strip()
+        answer = ask("How many top customers (X)? ").strip()
         if not answer:
             return
         try:
             x = positive_int(answer)
         except ValueError as exc:
-            print(f"{exc}; try again, or press Enter to go back", file=sys.stderr)
+            ctx.say(f"{exc}; try again, or press Enter to go back")
             continue
-        run_ltv(ctx, x)
+        commands["ltv"](ctx, Namespace(x=x, format="table", output=None))
         return
 
 
-def display_action(ctx: Context) -> None:
-    run_display(ctx, [], display.DEFAULT_LIMIT)
+def display_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+    commands["display"](ctx, Namespace(tables=[], limit=DISPLAY_LIMIT))
 
 
-def reprocess_action(ctx: Context) -> None:
-    run_reprocess(ctx)
+def reprocess_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+    commands["reprocess"](ctx, Namespace(format="text"))
 
 
-def overview_action(ctx: Context) -> None:
-    run_stats(ctx)
+def overview_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+    commands["stats"](ctx, Namespace(format="text"))
 
 
-def customer_action(ctx: Context) -> None:
-    answer = _ask("Customer id (empty to go back): ").strip()
+def customer_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+    answer = ask("Customer id (empty to go back): ").strip()
     if answer:
-        run_customer(ctx, answer)
+        commands["customer"](ctx, Namespace(customer_id=answer))
 
 
-def export_action(ctx: Context) -> None:
+def export_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
     with paths_completed():
-        paths = pasted_paths(_ask("Directory to export to (empty to go back): "))
+        paths = pasted_paths(ask("Directory to export to (empty to go back): "))
     if not paths:
         return
-    fmt = _ask("Format, csv or parquet [csv]: ").strip().lower() or "csv"
+    fmt = ask("Format, csv or parquet [csv]: ").strip().lower() or "csv"
     try:
-        run_export(ctx, paths[0], fmt)
+        commands["export"](ctx, Namespace(directory=paths[0], format=fmt, force=False))
     except FilesExist as exc:
         question = f"{exc.paths[0]} and {len(exc.paths) - 1} more exist" if len(exc.paths) > 1 else \
             f"{exc.paths[0]} exists"
-        if _ask(f"{question}; overwrite? [y/N] ").strip().lower() in ("y", "yes"):
-            run_export(ctx, paths[0], fmt, force=True)
+        if ask(f"{question}; overwrite? [y/N] ").strip().lower() in ("y", "yes"):
+            commands["export"](ctx, Namespace(directory=paths[0], format=fmt, force=True))
 
 
+Action = Callable[[object, dict[str, Command], Callable[[str], str]], None]
 # The seed's four options keep their numbers; further options follow Exit.
-OPTIONS: list[tuple[str, Callable[[Context], None] | None]] = [
+OPTIONS: list[tuple[str, Action | None]] = [
     ("Ingest", ingest_action),
     ("LTV", ltv_action),
     ("Display", display_action),
@@ -90,7 +110,7 @@ def menu_text() -> str:
     return "  ".join(f"{number}. {name}" for number, (name, _) in enumerate(OPTIONS, 1))
 
 
-def choose(answer: str) -> tuple[str, Callable[[Context], None] | None] | None:
+def choose(answer: str) -> tuple[str, Action | None] | None:
     """The option a person meant, by number or by name in any case."""
     answer = answer.strip().lower()
     for number, (name, action) in enumerate(OPTIONS, 1):
@@ -99,36 +119,38 @@ def choose(answer: str) -> tuple[str, Callable[[Context], None] | None] | None:
     return None
 
 
-def run_menu(ctx: Context) -> int:
+def run_menu(ctx, commands: dict[str, Command]) -> int:
     """Loop until Exit or end of input; errors and Ctrl-C bring the menu back."""
-    enable_line_editing()
-    print(f"Customer lifetime value — store: {ctx.store.location}")
+    if ctx.stdin is sys.stdin:
+        enable_line_editing()
+    ask = Prompter(ctx.stdin, ctx.stdout).ask
+    out = ctx.stdout
+    print(f"Customer lifetime value — store: {ctx.store.location}", file=out)
     while True:
-        print()
-        print(menu_text())
+        print(file=out)
+        print(menu_text(), file=out)
         try:
-            answer = _ask("Choose an option: ")
+            answer = ask("Choose an option: ")
         except EOFError:
-            print()
+            print(file=out)
             return 0
         except KeyboardInterrupt:
-            print("\n(choose 4 or press Ctrl-D to leave)")
+            print("\n(choose 4 or press Ctrl-D to leave)", file=out)
             continue
         chosen = choose(answer)
         if chosen is None:
             if answer.strip():
-                print(f"'{answer.strip()}' is not an option; type a number from 1 to {len(OPTIONS)} or a name",
-                      file=sys.stderr)
+                ctx.say(f"'{answer.strip()}' is not an option; type a number from 1 to {len(OPTIONS)} or a name")
             continue
-        name, action = chosen
+        _name, action = chosen
         if action is None:
             return 0
         try:
-            action(ctx)
+            action(ctx, commands, ask)
         except EOFError:
-            print()
+            print(file=out)
             return 0
         except KeyboardInterrupt:
-            print("\ncancelled; the store is as it was")
+            print("\ncancelled; the store is as it was", file=out)
         except ClvError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            ctx.say(f"error: {exc}")

@@ -6,20 +6,20 @@ from collections import Counter
 from . import events as ev
 from .ltv import customer_ids, timeframe
 from .store import Snapshot
-from .tables import iso_utc
+from .timefmt import iso_utc
 
 
 def overview(snapshot: Snapshot, held: list[dict]) -> dict:
     """Counts, timeframe, revenue, visits per customer, held rejects and the last ingestion."""
     views = snapshot.current()
     ids = customer_ids(views)
-    with_record = len(views["customers"])
+    with_record = len(views[ev.CUSTOMERS])
     span = timeframe(snapshot)
-    orders = views["orders"]
-    visits = len(views["site_visits"])
+    orders = views[ev.ORDERS]
+    visits = len(views[ev.VISITS])
     reasons = Counter(h.get("reason") for h in held)
     return {
-        "rows": {table: len(views[table]) for table in ev.TABLES},
+        "rows": {table: len(views[table]) for table in ev.tables()},
         "store_size": snapshot.size(),
         "customers": {"total": len(ids), "with_record": with_record, "without_record": len(ids) - with_record},
         "first_event": iso_utc(span[0]) if span else None,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import events as ev
 from .errors import ClvError
 from .ltv import customer_ids, ltv_table
 from .store import Snapshot
@@ -37,15 +38,15 @@ def customer_profile(snapshot: Snapshot, customer_id: str) -> dict:
     ids = customer_ids(views)
     if customer_id not in ids:
         raise UnknownCustomer(customer_id, similar_ids(ids, customer_id))
-    record = views["customers"].loc[views["customers"]["key"] == customer_id]
-    orders = views["orders"].loc[views["orders"]["customer_id"] == customer_id]
+    record = views[ev.CUSTOMERS].loc[views[ev.CUSTOMERS]["key"] == customer_id]
+    orders = views[ev.ORDERS].loc[views[ev.ORDERS][ev.CUSTOMER_FIELD] == customer_id]
     figures = ltv_table(snapshot).set_index("customer_id").loc[customer_id]
     return {
         "customer_id": customer_id,
         "record": record.drop(columns="key").iloc[0].to_dict() if len(record) else None,
-        "orders": orders.drop(columns="customer_id").reset_index(drop=True),
-        "site_visits": int((views["site_visits"]["customer_id"] == customer_id).sum()),
-        "images": int((views["images"]["customer_id"] == customer_id).sum()),
+        "orders": orders.drop(columns=ev.CUSTOMER_FIELD).reset_index(drop=True),
+        **{table: int((views[table][ev.CUSTOMER_FIELD] == customer_id).sum())
+           for table in ev.customer_tables() if table != ev.ORDERS},
         "ltv": {name: figures[name] for name in figures.index},
         "customers_ranked": len(ids),
     }

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from tqdm import tqdm
 
@@ -33,15 +33,16 @@ class TerminalProgress:
     The clock starts before parsing, so the rate is that of the whole ingestion.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self._bar: tqdm | None = None
-        self.enabled = sys.stderr.isatty()
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
 
     def start(self, source: str) -> None:
         self.close()
         if self.enabled:
             self._bar = tqdm(total=None, desc=source, unit=" events", unit_scale=True, delay=DELAY_SECONDS,
-                             file=sys.stderr, leave=False, dynamic_ncols=True)
+                             file=self.stream, leave=False, dynamic_ncols=True)
             self._bar.set_postfix_str("parsing", refresh=False)
 
     def parsed(self, events: int) -> None:

@@ -5,8 +5,8 @@ import glob
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 QUOTES = "'\""
 
@@ -35,11 +35,11 @@ def pasted_paths(text: str) -> list[str]:
     return [_expand(part) for part in parts]
 
 
-def positive_int(text: str) -> int:
+def positive_int(text: str, what: str = "X") -> int:
     """A positive whole number, or ValueError with a message fit to show."""
     cleaned = text.strip().replace("_", "").replace(",", "")
     if not cleaned.isdigit() or int(cleaned) < 1:
-        raise ValueError(f"X must be a positive whole number, got {text.strip()!r}")
+        raise ValueError(f"{what} must be a positive whole number, got {text.strip()!r}")
     return int(cleaned)
 
 

@@ -1,4 +1,4 @@
-"""Rejected events held for re-processing (SPEC §7).
+"""Rejected events held for re-processing (docs/contract.md, "Rejected events").
 
 Each held event is one JSON object: the original event (or, for a line that
 was not JSON, its raw text), the reason code, the message, where it came from

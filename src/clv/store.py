@@ -17,12 +17,13 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -32,6 +33,7 @@ from . import events as ev
 from . import tables as tb
 from .atomic import fsync_path, staged
 from .errors import StoreError
+from .validation import TAGS_DTYPE, TAGS_TYPE
 
 try:
     import fcntl
@@ -104,7 +106,7 @@ class MemoryStore:
 
 
 def _to_frame(table: pa.Table, name: str) -> pd.DataFrame:
-    mapper = {pa.map_(pa.string(), pa.string()): tb.DTYPES["tags"]}.get
+    mapper = {TAGS_TYPE: TAGS_DTYPE}.get
     return tb.conform(table.to_pandas(types_mapper=mapper, ignore_metadata=True), name)
 
 
@@ -127,8 +129,11 @@ class ParquetStore:
             raise StoreError(f"cannot read store file {path}: {exc.strerror or exc}") from None
         try:
             manifest = json.loads(text)
-            if manifest.get("format") != FORMAT or set(manifest["tables"]) != set(ev.TABLES):
+            if manifest.get("format") != FORMAT:
                 raise ValueError("unexpected content")
+            unknown = set(manifest["tables"]) - set(ev.tables())
+            if unknown:
+                raise ValueError(f"tables of unknown event types: {', '.join(sorted(unknown))}")
             int(manifest["generation"]), int(manifest["next_seq"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StoreError(f"store file {path} is damaged ({exc}); it was left as it is") from None
@@ -136,7 +141,10 @@ class ParquetStore:
 
     def _load(self, manifest: dict) -> Snapshot:
         loaded = {}
-        for name in ev.TABLES:
+        for name in ev.tables():
+            if name not in manifest["tables"]:  # an event type registered after this store was written
+                loaded[name] = tb.empty(name)
+                continue
             path = self.data_dir / manifest["tables"][name]
             try:
                 loaded[name] = _to_frame(pq.read_table(path), name)
@@ -161,7 +169,7 @@ class ParquetStore:
                 return self._snapshot
             except FileNotFoundError:
                 continue  # a writer switched generations while we read; read the new one
-        missing = self.data_dir / manifest["tables"][ev.TABLES[0]]
+        missing = self.data_dir / next(iter(manifest["tables"].values()))
         raise StoreError(f"store file {missing} is missing; the store in {self.data_dir} is damaged")
 
     def _acquire(self) -> None:
@@ -179,7 +187,7 @@ class ParquetStore:
             os.close(fd)
             raise StoreError(f"the store in {self.data_dir} is being written by {holder}; "
                              "try again when it is done") from None
-        since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        since = datetime.now(UTC).isoformat(timespec="seconds")
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} ({command}), since {since}\n".encode(), 0)
@@ -214,9 +222,10 @@ class ParquetStore:
             fsync_path(path)
 
         # Arrow releases the GIL while it encodes and writes, so the tables go out side by side.
-        with ThreadPoolExecutor(max_workers=len(ev.TABLES)) as pool:
-            list(pool.map(write, ev.TABLES))
-        files = {table: f"{name}/{table}.parquet" for table in ev.TABLES}
+        names = list(snapshot.tables)
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            list(pool.map(write, names))
+        files = {table: f"{name}/{table}.parquet" for table in names}
         fsync_path(folder)
         manifest = {"format": FORMAT, "generation": snapshot.generation, "next_seq": snapshot.next_seq,
                     "tables": files, "last_ingest": snapshot.last_ingest}

@@ -2,7 +2,7 @@
 
 What is stored is every accepted event: the rows of site visits and images,
 and every version (NEW and UPDATEs) of customers and orders. The current view
-resolves versions by event_time, field by field (SPEC §4).
+resolves versions by event_time, field by field (docs/contract.md, "Versions").
 """
 from __future__ import annotations
 
@@ -15,38 +15,32 @@ from . import events as ev
 from .validation import TAGS_DTYPE, TIME_UNIT
 
 IDENTITY = ("key", "verb", "event_time")
-DTYPES = {
-    "key": "str",
-    "verb": "str",
-    "event_time": TIME_UNIT,
-    "seq": "int64",
-    "customer_id": "str",
-    "amount": "float64",
-    "tags": TAGS_DTYPE,
-    **{field: "str" for field in ev.TEXT_FIELDS},
-}
+BASE_DTYPES = {"key": "str", "verb": "str", "event_time": TIME_UNIT, "seq": "int64"}
+KIND_DTYPES = {ev.ID: "str", ev.TEXT: "str", ev.AMOUNT: "float64", ev.TAGS: TAGS_DTYPE, ev.TIME: TIME_UNIT}
 
 
-def iso_utc(moment: pd.Timestamp) -> str:
-    """An instant as ISO 8601 with a Z."""
-    return moment.isoformat().replace("+00:00", "Z")
+def dtypes() -> dict[str, object]:
+    """The dtype of every stored column, by the kind of field it holds."""
+    return {**BASE_DTYPES, **{f.stored_as: KIND_DTYPES[f.kind] for f in ev.fields().values()}}
 
 
 def columns(table: str) -> list[str]:
-    return [*IDENTITY, "seq", *ev.COLUMNS[table]]
+    return [*IDENTITY, "seq", *ev.table_type(table).columns]
 
 
 def empty(table: str) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=DTYPES[c]) for c in columns(table)})
+    kinds = dtypes()
+    return pd.DataFrame({c: pd.Series(dtype=kinds[c]) for c in columns(table)})
 
 
 def empty_tables() -> dict[str, pd.DataFrame]:
-    return {table: empty(table) for table in ev.TABLES}
+    return {table: empty(table) for table in ev.tables()}
 
 
 def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """The table's columns in their order and dtypes, whatever built the frame."""
-    return frame[columns(table)].astype({c: DTYPES[c] for c in columns(table)})
+    kinds = dtypes()
+    return frame[columns(table)].astype({c: kinds[c] for c in columns(table)})
 
 
 def member(values: pd.Series, *pools: pd.Series) -> np.ndarray:
@@ -59,7 +53,7 @@ def member(values: pd.Series, *pools: pd.Series) -> np.ndarray:
 
 def creating_rows(frame: pd.DataFrame) -> pd.Series:
     """Rows that created their key (NEW or UPLOAD); exactly one per key."""
-    return frame["verb"].isin(ev.CREATING_VERBS)
+    return frame["verb"] != ev.UPDATE
 
 
 def size(tables: dict[str, pd.DataFrame]) -> int:
@@ -83,8 +77,9 @@ def current(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The four tables as the user sees them: one row per key."""
     views = {}
     for table, frame in tables.items():
-        fields = ev.COLUMNS[table]
-        if table in ev.VERSIONED:
+        event_type = ev.table_type(table)
+        fields = event_type.columns
+        if event_type.versioned:
             views[table] = resolve(frame, fields)
         else:
             views[table] = frame[["key", "event_time", *fields]].sort_values("key").reset_index(drop=True)

@@ -1,4 +1,4 @@
-"""Data-quality rules (SPEC §3, codes malformed … invalid_field) over a whole batch at once.
+"""Data-quality rules (docs/contract.md, codes malformed … invalid_field) over a whole batch at once.
 
 Each check is a vectorised mask over the batch's columns; an event keeps the
 first code it fails, in the order of the spec. Messages are written only for
@@ -7,8 +7,8 @@ the rejected rows, so clean data pays nothing for them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from itertools import repeat
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,16 @@ TIME_UNIT = "datetime64[us, UTC]"
 CHUNK = 65_536
 TAGS_TYPE = pa.map_(pa.string(), pa.string())
 TAGS_DTYPE = pd.ArrowDtype(TAGS_TYPE)
-# The shape of a well-formed event: one Arrow conversion reads all its fields at C speed.
-EVENT_TYPE = pa.struct([(f, TAGS_TYPE if f == "tags" else pa.string()) for f in ev.FIELDS])
+
+
+def event_struct(names: tuple[str, ...]) -> pa.StructType:
+    """The shape of a well-formed event: one Arrow conversion reads all its fields at C speed."""
+    kinds = ev.fields()
+    return pa.struct([(f, TAGS_TYPE if f in kinds and kinds[f].kind == ev.TAGS else pa.string()) for f in names])
+
+
+def _arrow_type(field: str) -> pa.DataType:
+    return event_struct((field,)).field(0).type
 
 
 def json_kind(value: object) -> str:
@@ -53,7 +61,7 @@ def _objects(values: list) -> np.ndarray:
 def _slow_part(rows: list, field: str) -> pa.Array | np.ndarray:
     """One chunk's values of a field, read one by one because some event in it is odd."""
     values = list(map(dict.get, rows, repeat(field, len(rows))))
-    if field == "tags":
+    if _arrow_type(field) == TAGS_TYPE:
         try:
             return pa.array(values, type=TAGS_TYPE)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -64,19 +72,20 @@ def _slow_part(rows: list, field: str) -> pa.Array | np.ndarray:
         return _objects(values)
 
 
-def _chunk_parts(rows: list) -> dict[str, pa.Array | np.ndarray]:
+def _chunk_parts(rows: list, names: tuple[str, ...]) -> dict[str, pa.Array | np.ndarray]:
     try:
-        table = pa.array(rows, type=EVENT_TYPE)
-        return {f: table.field(f) for f in ev.FIELDS}
+        table = pa.array(rows, type=event_struct(names))
+        return {f: table.field(f) for f in names}
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return {f: _slow_part(rows, f) for f in ev.FIELDS}
+        return {f: _slow_part(rows, f) for f in names}
 
 
 def _assemble(field: str, parts: list) -> pd.Series:
     """Arrow-backed when every chunk converted, objects (for the checks to describe) otherwise."""
     if all(isinstance(part, (pa.Array, pa.ChunkedArray)) for part in parts):
-        chunked = pa.chunked_array(parts, type=TAGS_TYPE if field == "tags" else pa.string())
-        return pd.Series(chunked, dtype=TAGS_DTYPE if field == "tags" else "str")
+        arrow = _arrow_type(field)
+        chunked = pa.chunked_array(parts, type=arrow)
+        return pd.Series(chunked, dtype=TAGS_DTYPE if arrow == TAGS_TYPE else "str")
     objects = [part if isinstance(part, np.ndarray) else _objects(part.to_pylist()) for part in parts]
     return pd.Series(np.concatenate(objects) if objects else [], dtype=object)
 
@@ -91,19 +100,20 @@ def to_columns(entries: list, on_chunk: Callable[[int], None] | None = None) -> 
     n = len(entries)
     is_object = np.fromiter(map(type, entries), dtype=object, count=n) == dict
     rows = entries if is_object.all() else [e if type(e) is dict else {} for e in entries]
+    names = ev.read_fields()
     chunks = []
     for start in range(0, n, CHUNK):
         chunk = rows[start:start + CHUNK]
-        chunks.append(_chunk_parts(chunk))
+        chunks.append(_chunk_parts(chunk, names))
         if on_chunk:
             on_chunk(len(chunk))
-    return is_object, {f: _assemble(f, [parts[f] for parts in chunks]) for f in ev.FIELDS}
+    return is_object, {f: _assemble(f, [parts[f] for parts in chunks]) for f in names}
 
 
 def _drop_foreign(columns: dict[str, pd.Series], masks: dict[str, np.ndarray]) -> None:
     """A type's own fields are kept only on events of that type: elsewhere they are ignored extras."""
-    for field in ev.FIELDS[4:]:
-        owners = [t for t in ev.TYPES if field in ev.REQUIRED[t] + ev.OPTIONAL[t]]
+    for field in ev.fields():
+        owners = [t.name for t in ev.types() if any(f.name == field for f in t.fields)]
         column = columns[field]
         foreign = ~_of(masks, owners) & column.notna().to_numpy()
         if foreign.any():
@@ -113,7 +123,7 @@ def _drop_foreign(columns: dict[str, pd.Series], masks: dict[str, np.ndarray]) -
 
 def _type_masks(types: pd.Series) -> dict[str, np.ndarray]:
     """One boolean mask per event type, computed once and combined with | afterwards."""
-    return {t: (types == t).to_numpy(dtype=bool, na_value=False) for t in ev.TYPES}
+    return {t: (types == t).to_numpy(dtype=bool, na_value=False) for t in ev.type_names()}
 
 
 def _of(masks: dict[str, np.ndarray], names: list[str] | tuple[str, ...]) -> np.ndarray:
@@ -195,31 +205,31 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
     types = _as_str(raw["type"], _strings(raw["type"])[1])
     masks = _type_masks(types)
     _drop_foreign(raw, masks)
-    type_ok = _of(masks, ev.TYPES)
+    type_ok = _of(masks, ev.type_names())
     verdicts.reject(
         ~type_ok,
         "unknown_type",
         lambda i: "type is missing" if pd.isna(raw["type"].iat[i]) else
-        f"type {_type_label(raw['type'], i)} is not one of {', '.join(ev.TYPES)}",
+        f"type {_type_label(raw['type'], i)} is not one of {', '.join(ev.type_names())}",
     )
 
     verbs = _as_str(raw["verb"], _strings(raw["verb"])[1])
     verb_ok = np.zeros(n, dtype=bool)
-    verb_masks = {v: (verbs == v).to_numpy(dtype=bool, na_value=False)
-                  for v in {verb for allowed in ev.VERBS.values() for verb in allowed}}
-    for type_name, allowed in ev.VERBS.items():
-        verb_ok |= masks[type_name] & _of(verb_masks, allowed)
+    verb_masks = {v: (verbs == v).to_numpy(dtype=bool, na_value=False) for v in ev.all_verbs()}
+    for event_type in ev.types():
+        verb_ok |= masks[event_type.name] & _of(verb_masks, event_type.verbs)
     verdicts.reject(
         ~verb_ok,
         "invalid_verb",
         lambda i: f"verb is missing for {types.iat[i]}" if pd.isna(raw["verb"].iat[i]) else
         f"verb {_type_label(raw['verb'], i)} is not allowed for {types.iat[i]} "
-        f"(allowed: {', '.join(ev.VERBS[types.iat[i]])})",
+        f"(allowed: {', '.join(ev.of(types.iat[i]).verbs)})",
     )
 
-    present = {field: _strings(raw[field]) for field in ev.FIELDS[2:]}
-    for field in ("key", "event_time", "customer_id", "total_amount"):
-        needs = _of(masks, [t for t in ev.TYPES if field in ev.REQUIRED[t]])
+    present = {field: _strings(raw[field]) for field in ev.read_fields()[2:]}
+    required = dict.fromkeys(name for t in ev.types() for name in t.required)
+    for field in required:
+        needs = _of(masks, [t.name for t in ev.types() if field in t.required])
         verdicts.reject(
             needs & ~present[field][0],
             "missing_field",
@@ -227,7 +237,7 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
         )
 
     out = pd.DataFrame({"type": types, "verb": verbs})
-    for field in ev.ID_FIELDS:
+    for field in ("key", *ev.fields_of_kind(ev.ID)):
         has, is_string = present[field]
         text = _as_str(raw[field], is_string).str.strip()
         blank = is_string & (text.str.len() == 0).to_numpy()
@@ -239,9 +249,10 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
         out[field] = text.where(~blank)
 
     out["event_time"] = _parse_times(raw["event_time"], present["event_time"], verdicts)
-    out["amount"] = _parse_amounts(raw["total_amount"], present["total_amount"], verdicts)
+    for field in ev.fields_of_kind(ev.AMOUNT):
+        out[ev.fields()[field].stored_as] = _parse_amounts(field, raw[field], present[field], verdicts)
 
-    for field in ev.TEXT_FIELDS:
+    for field in ev.fields_of_kind(ev.TEXT):
         has, is_string = present[field]
         verdicts.reject(
             has & ~is_string,
@@ -249,7 +260,8 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
             lambda i, field=field: f"{field} must be a string or null, got {_type_label(raw[field], i)}",
         )
         out[field] = _as_str(raw[field], is_string)
-    out["tags"] = _check_tags(raw["tags"], verdicts)
+    for field in ev.fields_of_kind(ev.TAGS):
+        out[field] = _check_tags(field, raw[field], verdicts)
 
     out["reason"] = pd.Series(verdicts.reason, dtype="str")
     out["message"] = pd.Series(verdicts.message, dtype="str")
@@ -278,7 +290,8 @@ def _parse_times(column: pd.Series, present: tuple[np.ndarray, np.ndarray], verd
     return times
 
 
-def _parse_amounts(column: pd.Series, present: tuple[np.ndarray, np.ndarray], verdicts: _Verdicts) -> pd.Series:
+def _parse_amounts(field: str, column: pd.Series, present: tuple[np.ndarray, np.ndarray],
+                   verdicts: _Verdicts) -> pd.Series:
     """Parse '<amount> USD' to a float; other currencies, negatives and non-numbers are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
@@ -289,15 +302,15 @@ def _parse_amounts(column: pd.Series, present: tuple[np.ndarray, np.ndarray], ve
     def problem(i: int) -> str:
         value = column.iat[i]
         if not is_string[i]:
-            return f"total_amount must be a string like '12.34 USD', got {_type_label(column, i)}"
+            return f"{field} must be a string like '12.34 USD', got {_type_label(column, i)}"
         parts = value.split()
         if len(parts) != 2:
-            return f"total_amount {_quote(value)} is not of the form '<amount> USD'"
+            return f"{field} {_quote(value)} is not of the form '<amount> USD'"
         if parts[1] != CURRENCY:
-            return f"total_amount {_quote(value)} is not in USD"
+            return f"{field} {_quote(value)} is not in USD"
         if parts[0].startswith("-"):
-            return f"total_amount {_quote(value)} is negative"
-        return f"total_amount {_quote(value)} is not a number"
+            return f"{field} {_quote(value)} is negative"
+        return f"{field} {_quote(value)} is not a number"
 
     verdicts.reject(has & ~shaped, "invalid_field", problem)
     return amounts
@@ -324,13 +337,13 @@ def _normalise_tags(value: object) -> dict | BadTags | None:
     return {name: v if isinstance(v, str) or v is None else json.dumps(v) for name, v in pairs}
 
 
-def _check_tags(column: pd.Series, verdicts: _Verdicts) -> pd.Series:
+def _check_tags(field: str, column: pd.Series, verdicts: _Verdicts) -> pd.Series:
     """Reject values that are not tags; the rest form the stored map column."""
     if column.dtype == TAGS_DTYPE:
         return column
     bad = column.map(lambda v: isinstance(v, BadTags)).to_numpy()
     verdicts.reject(bad, "invalid_field",
-                    lambda i: f"tags must be an object, an array of name/value objects or null, "
+                    lambda i: f"{field} must be an object, an array of name/value objects or null, "
                               f"got {_label(column.iat[i].value)}")
     kept = np.where(bad, None, column.to_numpy())
     return pd.Series(pa.array(kept, type=TAGS_TYPE), index=column.index, dtype=TAGS_DTYPE)

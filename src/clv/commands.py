@@ -1,0 +1,111 @@
+"""The commands, one function each, shared by the command line and the menu.
+
+Each takes the Context (store, held rejects, the three streams) and the
+parsed arguments, prints its result in the format asked for, and returns the
+exit status. `run` dispatches on the name argparse put in `args.run`.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import TextIO
+
+from . import display
+from . import events as ev
+from .export import export as export_files
+from .ingest import ingest as ingest_files
+from .ingest import reprocess as reprocess_held
+from .ltv import distribution, ltv_table
+from .menu import run_menu
+from .output import Document, emit, frame_records
+from .overview import overview
+from .profile import customer_profile
+from .progress import TerminalProgress
+from .rejects import Rejects, open_rejects
+from .store import Store, open_store
+
+
+@dataclass
+class Context:
+    """What every command works on, and where it reads and writes."""
+
+    store: Store
+    rejects: Rejects
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+
+    def say(self, text: str) -> None:
+        """A status line for the person (not data): stderr."""
+        print(text, file=self.stderr)
+
+
+def make_context(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> Context:
+    """Store and held rejects where the (resolved) global options say; None means memory."""
+    return Context(open_store(args.data_dir), open_rejects(args.logs_dir), stdin, stdout, stderr)
+
+
+def ingest(ctx: Context, args: argparse.Namespace) -> int:
+    result = ingest_files(ctx.store, args.paths, ctx.rejects, TerminalProgress(ctx.stderr))
+    emit(Document(result.as_dict, lambda: display.render_run(result, ctx.rejects.location)), args.format, ctx.stdout)
+    for failed in result.failed:
+        ctx.say(f"error: {failed.error}")
+    return 1 if result.failed else 0
+
+
+def ltv(ctx: Context, args: argparse.Namespace) -> int:
+    ranked = ltv_table(ctx.store.snapshot())
+    top = ranked.head(args.x)
+
+    def text() -> str:
+        return display.render_ltv(top) + "\n" + display.render_distribution(
+            distribution(ranked, args.x), display.can_draw_unicode(ctx.stdout))
+
+    document = Document(lambda: frame_records(top), text, lambda: top)
+    if emit(document, args.format, ctx.stdout, args.output, display.page):
+        ctx.say(f"wrote {args.output}")
+    return 0
+
+
+def display_tables(ctx: Context, args: argparse.Namespace) -> int:
+    text = display.render_store(ctx.store.snapshot().current(), args.tables or list(ev.tables()), args.limit)
+    display.page(text, ctx.stdout)
+    return 0
+
+
+def reprocess(ctx: Context, args: argparse.Namespace) -> int:
+    result = reprocess_held(ctx.store, ctx.rejects)
+    emit(Document(result.as_dict, lambda: display.render_reprocess(result, ctx.rejects.location)), args.format,
+         ctx.stdout)
+    return 0
+
+
+def stats(ctx: Context, args: argparse.Namespace) -> int:
+    info = overview(ctx.store.snapshot(), ctx.rejects.load())
+    emit(Document(lambda: info, lambda: display.render_overview(info)), args.format, ctx.stdout)
+    return 0
+
+
+def customer(ctx: Context, args: argparse.Namespace) -> int:
+    display.page(display.render_profile(customer_profile(ctx.store.snapshot(), args.customer_id)), ctx.stdout)
+    return 0
+
+
+def export(ctx: Context, args: argparse.Namespace) -> int:
+    for path in export_files(ctx.store.snapshot(), args.directory, args.format, args.force):
+        ctx.say(f"wrote {path}")
+    return 0
+
+
+def menu(ctx: Context, args: argparse.Namespace) -> int:
+    return run_menu(ctx, COMMANDS)
+
+
+COMMANDS = {
+    "ingest": ingest, "ltv": ltv, "display": display_tables, "reprocess": reprocess, "stats": stats,
+    "customer": customer, "export": export, "menu": menu,
+}
+
+
+def run(ctx: Context, args: argparse.Namespace) -> int:
+    return COMMANDS[args.run](ctx, args)

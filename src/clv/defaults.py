@@ -1,0 +1,13 @@
+"""Defaults the command line, the menu and the library share; nothing here imports anything heavy."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Help and messages name the program the way it was started.
+PROG = "process.py" if sys.argv and sys.argv[0].endswith("process.py") else "clv"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = PROJECT_ROOT / "data"
+LOGS_DIR = PROJECT_ROOT / "logs"
+DISPLAY_LIMIT = 50
+EXPORT_FORMATS = ("csv", "parquet")
