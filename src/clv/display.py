@@ -105,6 +105,7 @@ def render_run(run: RunSummary, rejects_location: str) -> str:
     if rows:
         lines.append(tabulate(rows, headers=["file", *COUNTS, "seconds"], tablefmt=TABLE_FORMAT, intfmt=",",
                               colalign=["left"] + ["right"] * (len(COUNTS) + 1)))
+    lines.extend(f"skipped: {note}" for note in run.notes)
     for failed in run.failed:
         lines.append(f"not ingested: {failed.error}")
     lines.extend(_summary_tail(run.total, rejects_location))

@@ -17,7 +17,7 @@ from . import events as ev
 from .atomic import uninterrupted
 from .errors import InputError
 from .progress import Progress
-from .reader import expand_paths, gc_paused, read_file
+from .reader import expand, gc_paused, printable, read_file, source_name
 from .rejects import Rejects, entry_of, new_only, record
 from .store import Store
 from .timefmt import iso_utc, now
@@ -56,6 +56,7 @@ class RunSummary:
 
     total: Summary
     files: list[Summary]
+    notes: list[str] = field(default_factory=list)  # what folders held besides event files
 
     @property
     def failed(self) -> list[Summary]:
@@ -70,6 +71,8 @@ class RunSummary:
             out["error"] = self.files[0].error
         if self.failed:
             out["failed_files"] = len(self.failed)
+        if self.notes:
+            out["notes"] = self.notes
         return out
 
 
@@ -112,16 +115,20 @@ def _log_summary(summary: Summary) -> None:
              summary.store_size_before, summary.store_size_after, summary.seconds)
 
 
-def _resolve_paths(paths: list[str | Path]) -> tuple[list[Path], list[Summary]]:
+def _resolve_paths(paths: list[str | Path]) -> tuple[list[Path | str], list[Summary], list[str]]:
     """Each user path expanded on its own, so one bad path does not stop the others."""
-    files: list[Path] = []
+    files: list[Path | str] = []
     failures: list[Summary] = []
+    notes: list[str] = []
     for path in paths:
         try:
-            files.extend(expand_paths([path]))
+            found = expand([path])
         except InputError as exc:
-            failures.append(Summary(str(path), error=str(exc)))
-    return files, failures
+            failures.append(Summary(printable(str(path)), error=str(exc)))
+            continue
+        files.extend(found.files)
+        notes.extend(found.notes)
+    return files, failures, notes
 
 
 @contextmanager
@@ -134,12 +141,12 @@ def _closing(progress: Progress | None) -> Iterator[None]:
             progress.close()
 
 
-def _ingest_file(path: Path, tables: dict, seq: int, summary: Summary, held: list[dict],
+def _ingest_file(path: Path | str, tables: dict, seq: int, summary: Summary, held: list[dict],
                  progress: Progress | None) -> tuple[dict, int, int]:
     """Apply one file to the tables; its parsed events are freed on return, while the GC is still off."""
     started = time.perf_counter()
     if progress:
-        progress.start(str(path))
+        progress.start(summary.source)
     try:
         parsed = read_file(path)
     except InputError as exc:
@@ -166,7 +173,9 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
     summary; the other files go on. Ctrl-C before the commit changes nothing.
     """
     started = time.perf_counter()
-    files, summaries = _resolve_paths(paths)
+    files, summaries, notes = _resolve_paths(paths)
+    for note in notes:
+        log.info("%s", note)
     total = Summary("total")
     with store.writing() as snapshot, gc_paused(), _closing(progress):
         already_held = rejects.load()  # a damaged rejects file stops the run before anything is written
@@ -174,7 +183,7 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
         tables, seq = snapshot.tables, snapshot.next_seq
         held: list[dict] = []
         for path in files:
-            summary = Summary(str(path), store_size_before=size)
+            summary = Summary(source_name(path), store_size_before=size)
             summaries.append(summary)
             tables, seq, size = _ingest_file(path, tables, seq, summary, held, progress)
             total.add(summary)
@@ -191,7 +200,7 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
     total.seconds = time.perf_counter() - started
     for summary in summaries:
         _log_summary(summary)
-    return RunSummary(total, summaries)
+    return RunSummary(total, summaries, notes)
 
 
 @dataclass

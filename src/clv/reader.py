@@ -1,17 +1,27 @@
 """Turn event files into lists of parsed entries, one list per file.
 
-A file is UTF-8 JSON: an array of events, one event object, or JSON Lines.
+A file is UTF-8 JSON: an array of events, one event object, or JSON Lines,
+possibly compressed (gzip, bzip2, xz, zstd), possibly a pipe or standard input.
 File-level problems raise InputError (nothing of the file is used); a bad
 JSON Lines line becomes a MalformedLine entry so the rest of the file goes on.
 """
 from __future__ import annotations
 
+import bz2
 import gc
+import io
+import lzma
 import os
-from collections.abc import Iterator
+import re
+import stat
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -19,8 +29,17 @@ import orjson
 from .errors import InputError
 
 EVENT_FILE_SUFFIXES = (".json", ".jsonl", ".txt")
+COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
+MAGIC_BYTES = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+HEAD_SIZE = max(len(magic) for magic in MAGIC_BYTES)
+CHUNK_SIZE = 1 << 16  # small enough that a decompressed piece stays small next to the whole
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+NAMES_SHOWN = 5
 BOM = b"\xef\xbb\xbf"
 WHITESPACE = b" \t\r\n"
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,14 @@ class ParsedFile:
     positions: list[int]
 
 
+@dataclass
+class Expansion:
+    """The event files behind the user's paths, and what directories held besides, so the user is told."""
+
+    files: list[Path | str] = field(default_factory=list)  # the string "-" stands for standard input
+    notes: list[str] = field(default_factory=list)
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Millions of small dicts make the cyclic GC rescan the heap over and over."""
@@ -53,21 +80,113 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def expand_paths(paths: list[str | Path]) -> list[Path]:
-    """Resolve the user's paths to event files; a directory means its event files in name order."""
-    files: list[Path] = []
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if code > 0xFF:
+        return f"\\u{code:04x}"
+    return NAMED_ESCAPES.get(char, f"\\x{code:02x}")
+
+
+def printable(text: str) -> str:
+    """Text safe to show on one terminal line and to write as UTF-8.
+
+    File names may hold control characters or bytes that are not UTF-8 (Python
+    keeps those as lone surrogates); they are shown as escapes like \\n or \\xff.
+    """
+    return UNPRINTABLE.sub(_escape, text)
+
+
+def _reason(exc: Exception) -> str:
+    """The system's words for an error, without the path or error number around them."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return printable(text)
+
+
+def _is_stdin(path: Path | str) -> bool:
+    """Only the string "-" means standard input; Path("-") is a file of that name."""
+    return isinstance(path, str) and path == STDIN
+
+
+def _is_event_name(name: str) -> bool:
+    """*.json, *.jsonl or *.txt, compressed or not; hidden files are left out, as a shell glob would."""
+    suffixes = [suffix.lower() for suffix in Path(name).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    return not name.startswith(".") and bool(suffixes) and suffixes[-1] in EVENT_FILE_SUFFIXES
+
+
+def _counted(names: list[str], noun: str) -> str:
+    """'2 subfolders (old, tmp)', with only the first few names of a long list."""
+    shown = ", ".join(printable(name) for name in names[:NAMES_SHOWN])
+    more = ", …" if len(names) > NAMES_SHOWN else ""
+    return f"{len(names)} {noun}{'' if len(names) == 1 else 's'} ({shown}{more})"
+
+
+def _scan(directory: Path, name: str) -> tuple[list[Path], str]:
+    """A directory's event files in name order, and a sentence on what else it holds ('' if nothing)."""
+    events: list[str] = []
+    folders: list[str] = []
+    others: list[str] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    folders.append(entry.name)
+                elif entry.is_file() and _is_event_name(entry.name):
+                    events.append(entry.name)
+                else:
+                    others.append(entry.name)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot list directory: {_reason(exc)}") from None
+    skipped = [_counted(sorted(names), noun) for names, noun in ((folders, "subfolder"), (others, "other file"))
+               if names]
+    note = "skipped " + " and ".join(skipped) if skipped else ""
+    return [directory / event for event in sorted(events)], note
+
+
+def _expand_path(path: Path, expansion: Expansion) -> None:
+    """One user path: a file (or pipe) as it is, a directory as its event files."""
+    name = printable(str(path))
+    try:
+        is_directory = stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file or directory") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name}: cannot open: {_reason(exc)}") from None
+    if not is_directory:
+        expansion.files.append(path)
+        return
+    files, note = _scan(path, name)
+    if not files:
+        extra = f"; {note}" if note else ""
+        raise InputError(f"{name}: directory has no *.json, *.jsonl or *.txt files "
+                         f"(plain or .gz, .bz2, .xz, .zst){extra}")
+    expansion.files.extend(files)
+    if note:
+        expansion.notes.append(f"{name.rstrip('/')}/: {note}")
+
+
+def expand(paths: Iterable[str | Path]) -> Expansion:
+    """Resolve the user's paths to event files: "-" is standard input, a directory its event files in name order.
+
+    Every problem with a path is one InputError naming it; what a directory
+    holds besides event files is not an error but comes back as notes.
+    """
+    expansion = Expansion()
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EVENT_FILE_SUFFIXES)
-            if not found:
-                raise InputError(f"{path}: directory has no *.json, *.jsonl or *.txt files")
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
+        if _is_stdin(raw):
+            expansion.files.append(STDIN)
         else:
-            raise InputError(f"{path}: no such file or directory")
-    return files
+            _expand_path(Path(raw), expansion)
+    return expansion
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path | str]:
+    """The event files of expand(), for callers that do not report what was skipped."""
+    return expand(paths).files
 
 
 def _where(data: bytes, offset: int) -> str:
@@ -181,15 +300,134 @@ def _parse_lines(data: bytes, source: str) -> ParsedFile:
     return ParsedFile(source, "lines", entries, numbers)
 
 
-def read_file(path: Path) -> ParsedFile:
-    """Read and parse one file; every failure is one InputError naming the file.
-
-    The file is read straight into a framed buffer, so JSON Lines need no second copy.
-    """
+def _import_zstandard(source: str) -> Any:
+    """zstandard is only needed when a zstd file is met, so it is imported then."""
     try:
+        import zstandard
+    except ImportError:
+        raise InputError(f"{source}: reading zstd data needs the zstandard package (pip install zstandard)") from None
+    return zstandard
+
+
+def _decompressor(codec: str, source: str) -> tuple[Callable[[], Any], tuple[type[Exception], ...]]:
+    """How to start a decompressor for one stream of the codec, and the exceptions that mean bad data."""
+    if codec == "gzip":
+        return partial(zlib.decompressobj, wbits=16 + zlib.MAX_WBITS), (zlib.error,)
+    if codec == "bzip2":
+        return bz2.BZ2Decompressor, (OSError,)
+    if codec == "xz":
+        return lzma.LZMADecompressor, (lzma.LZMAError,)
+    zstandard = _import_zstandard(source)
+    return zstandard.ZstdDecompressor().decompressobj, (zstandard.ZstdError,)
+
+
+def _decode(decoder: Any, chunk: bytes, errors: tuple[type[Exception], ...], failure: str) -> bytes:
+    """One chunk through the decompressor; bad data is the user's problem, so an InputError, not a traceback."""
+    try:
+        return decoder.decompress(chunk)
+    except errors as exc:
+        raise InputError(f"{failure}: {_reason(exc).rsplit(': ', 1)[-1]}") from None
+
+
+def _inflate(chunks: Iterable[bytes], codec: str, source: str) -> Iterator[bytes]:
+    """The decompressed pieces of compressed chunks.
+
+    Every codec allows several streams one after another (pigz output, files
+    joined with cat), so a new decompressor starts where one ends.
+    """
+    start, errors = _decompressor(codec, source)
+    failure = f"{source}: not a valid {codec} file"
+    decoder, pending = start(), False
+    for chunk in chunks:
+        while chunk:
+            yield _decode(decoder, chunk, errors, failure)
+            pending = not decoder.eof
+            if pending:
+                break
+            chunk, decoder = decoder.unused_data, start()
+    if pending:
+        raise InputError(f"{failure}: the data ends too early (truncated?)")
+
+
+def _chunks(stream: BinaryIO, head: bytes) -> Iterator[bytes]:
+    """The bytes of a stream whose first bytes were already read into head."""
+    if head:
+        yield head
+    while chunk := stream.read(CHUNK_SIZE):
+        yield chunk
+
+
+def _gathered(pieces: Iterable[bytes]) -> np.ndarray:
+    """Pieces of unknown total size in one framed buffer (see _framed).
+
+    The bytearray grows in place and numpy shares its memory, so the data is
+    copied once, piece by piece, however large it gets.
+    """
+    buffer = bytearray(1)
+    for piece in pieces:
+        buffer += piece
+    buffer.append(0)
+    return np.frombuffer(buffer, dtype=np.uint8)
+
+
+def _regular_size(stream: BinaryIO) -> int | None:
+    """The size of a regular file; None for a pipe, a terminal or an in-memory stream, which are read to their end."""
+    try:
+        status = os.fstat(stream.fileno())
+    except io.UnsupportedOperation:
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def _read_sized(stream: BinaryIO, head: bytes, size: int) -> np.ndarray:
+    """A regular file read straight into a framed buffer of its size, so JSON Lines need no second copy."""
+    framed = _framed(max(size, len(head)))
+    memoryview(framed)[1:1 + len(head)] = head
+    count = stream.readinto(memoryview(framed)[1 + len(head):-1])
+    return framed[:len(head) + count + 2]
+
+
+def _load(stream: BinaryIO, claimed: str | None, source: str) -> np.ndarray:
+    """The framed content of a stream; compression is told by the magic bytes first, then by the name."""
+    head = stream.read(HEAD_SIZE)
+    codec = next((codec for magic, codec in MAGIC_BYTES.items() if head.startswith(magic)), claimed)
+    if codec:
+        return _gathered(_inflate(_chunks(stream, head), codec, source))
+    size = _regular_size(stream)
+    if size is None:
+        return _gathered(_chunks(stream, head))
+    return _read_sized(stream, head, size)
+
+
+@contextmanager
+def _opened(path: Path | str, source: str) -> Iterator[BinaryIO]:
+    """The file, pipe or standard input to read; standard input is left open for others."""
+    if not _is_stdin(path):
         with open(path, "rb") as handle:
-            framed = _framed(os.fstat(handle.fileno()).st_size)
-            size = handle.readinto(memoryview(framed)[1:-1])
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return _parse(framed[:size + 2], str(path))
+            yield handle
+        return
+    stdin = getattr(sys.stdin, "buffer", None)
+    if stdin is None:
+        raise InputError(f"{source}: cannot read: standard input is closed")
+    yield stdin
+
+
+def source_name(path: Path | str) -> str:
+    """How a file is named in summaries, messages and the log."""
+    return STDIN_NAME if _is_stdin(path) else printable(str(path))
+
+
+def read_file(path: Path | str) -> ParsedFile:
+    """Read and parse one file, pipe or standard input ("-"); every failure is one InputError naming it.
+
+    A named pipe opens once a writer appears, as the shell expects for <(...).
+    """
+    stdin = _is_stdin(path)
+    source = source_name(path)
+    claimed = None if stdin else COMPRESSION_SUFFIXES.get(Path(path).suffix.lower())
+    try:
+        with _opened(path, source) as stream:
+            framed = _load(stream, claimed, source)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{source}: cannot read: {_reason(exc)}") from None
+    return _parse(framed, source)
