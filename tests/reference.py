@@ -1,6 +1,7 @@
-"""A slow, obviously correct reading of SPEC §2–§5, one event at a time, to check the fast path against."""
+"""A slow, obviously correct reading of docs/contract.md, one event at a time, to check the fast path against."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ REQUIRED = {"CUSTOMER": ["key", "event_time"], "SITE_VISIT": ["key", "event_time
 TEXT = {"CUSTOMER": ["last_name", "adr_city", "adr_state"], "SITE_VISIT": [], "IMAGE": ["camera_make", "camera_model"],
         "ORDER": []}
 TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T :](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
-AMOUNT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s+USD\s*")
+AMOUNT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*USD\s*", re.IGNORECASE)
 
 
 def parse_time(text: str) -> datetime | None:
@@ -27,8 +28,13 @@ def parse_time(text: str) -> datetime | None:
     except ValueError:
         return None
     if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:
+            return None
+        try:  # Python's datetime holds exactly the years 0001-9999
+            moment -= (1 if zone[0] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:
+            return None
     return moment
 
 
@@ -60,6 +66,8 @@ def check(event: object) -> tuple[str | None, dict]:
         if not match:
             return "invalid_field", {}
         out["amount"] = float(match.group(1))
+        if out["amount"] >= 1e12:
+            return "invalid_field", {}
     for field in TEXT[kind]:
         value = event.get(field)
         if value is not None and not isinstance(value, str):
@@ -67,11 +75,31 @@ def check(event: object) -> tuple[str | None, dict]:
         out[field] = value
     if kind == "SITE_VISIT":
         tags = event.get("tags")
-        ok = tags is None or isinstance(tags, dict) or (
-            isinstance(tags, list) and all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in tags))
-        if not ok:
+        pairs = tag_pairs(tags)
+        if pairs is False:
             return "invalid_field", {}
+        out["tags"] = pairs
     return None, out
+
+
+def tag_pairs(tags: object) -> list | None | bool:
+    """The (name, value) pairs of a tags value, None for null, False for a shape that is not allowed."""
+    if tags is None:
+        return None
+    if isinstance(tags, dict):
+        items = list(tags.items())
+    elif isinstance(tags, list) and all(isinstance(t, dict) for t in tags):
+        items = []
+        for t in tags:
+            if set(t) == {"name", "value"} and isinstance(t["name"], str):
+                items.append((t["name"], t["value"]))
+            elif len(t) == 1:
+                items.extend(t.items())
+            else:
+                return False
+    else:
+        return False
+    return [(name, v if isinstance(v, str) or v is None else json.dumps(v)) for name, v in items]
 
 
 class Store:
@@ -80,7 +108,7 @@ class Store:
     def __init__(self) -> None:
         self.versions: dict[tuple[str, str], list[tuple[datetime, int, dict]]] = {}
         self.created: dict[tuple[str, str], datetime] = {}
-        self.identities: set[tuple] = set()
+        self.identities: dict[tuple, dict] = {}
         self.seq = 0
 
     def ingest(self, events: list) -> list[str]:
@@ -95,18 +123,24 @@ class Store:
             identity = (event["type"], event["verb"], event["key"], event["event_time"])
             slot = (event["type"], event["key"])
             if identity in self.identities:
-                outcomes[i] = "duplicate"
+                same = self.identities[identity] == self.content(event)
+                outcomes[i] = "duplicate" if same else "conflict"
             elif event["verb"] != "UPDATE" and slot in self.created:
                 outcomes[i] = "duplicate_key"
             elif event["verb"] == "UPDATE" and slot not in self.created:
                 outcomes[i] = "unknown_key"
             else:
                 outcomes[i] = "updated" if event["verb"] == "UPDATE" else "ingested"
-                self.identities.add(identity)
+                self.identities[identity] = self.content(event)
                 if event["verb"] != "UPDATE":
                     self.created[slot] = event["event_time"]
                 self.versions.setdefault(slot, []).append((event["event_time"], base + i, event))
         return outcomes
+
+    @staticmethod
+    def content(event: dict) -> dict:
+        """What a repeat of an identity must match to be a duplicate: every stored field."""
+        return {f: v for f, v in event.items() if f not in ("type", "verb", "key", "event_time")}
 
     def current(self, kind: str) -> dict[str, dict]:
         """Per key, each field from the latest version (time, then arrival) carrying it."""
@@ -115,7 +149,7 @@ class Store:
             if type_name != kind:
                 continue
             row: dict = {}
-            for _, _, event in sorted(versions, key=lambda v: (v[0], v[1])):
+            for _, _, event in sorted(versions, key=lambda v: (v[0], v[2]["verb"] == "UPDATE", v[1])):
                 row.update({f: v for f, v in event.items() if v is not None})
             rows[key] = row
         return rows

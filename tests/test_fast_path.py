@@ -39,6 +39,12 @@ ODD = [
     {"type": "IMAGE", "verb": "UPLOAD"}, {"type": ["ORDER"]}, {"verb": "NEW"}, None, 3, [], "text",
     {"type": "ORDER", "verb": "NEW", "key": "o-extra", "event_time": "2017-02-01T10:00:00Z", "customer_id": "c",
      "total_amount": "3 USD", "last_name": 5, "tags": 7},
+    order("o-odd", "2017-02-01T10:00:00.000Z", "c-x", "0.00USD"), order("o-odd", "2017-02-01T10:00:00Z", "c-z", "0 USD"),
+    order("o-big", "2017-02-01T10:00:00Z", "c", "1000000000000 usd"), order("o-far", "9999-12-31T23:59:59-12:00", "c",
+                                                                             "1 USD"),
+    visit("v-pairs", "2017-02-01T10:00:00Z", "c", tags=[{"a": "1"}, {"a": "2"}]),
+    visit("v-pairs", "2017-02-01T10:00:00Z", "c", tags=[{"a": "2"}, {"a": "1"}]),
+    customer("spaced", "2017-02-01T08:00:00Z", verb="UPDATE", adr_state="WA"),
 ]
 
 

@@ -147,12 +147,17 @@ def test_read_is_always_the_sum_of_the_outcomes(store, rejects):
         assert summary.read == summary.ingested + summary.updated + summary.duplicates + summary.rejected
 
 
-def test_a_tie_on_event_time_goes_to_the_later_arrival(store, rejects, tmp_path):
+def test_at_an_event_time_tie_the_update_beats_the_new_and_the_later_update_wins(store, rejects, tmp_path):
     time = "2017-01-06T00:00:00Z"
     load(store, rejects, tmp_path, [order("o1", time, "c1", "5 USD"), order("o1", time, "c1", "7 USD", "UPDATE"),
-                                    order("o2", time, "c1", "7 USD", "UPDATE"), order("o2", time, "c1", "5 USD")])
+                                    order("o2", time, "c1", "7 USD", "UPDATE"), order("o2", time, "c1", "5 USD"),
+                                    order("o3", time, "c1", "5 USD")])
+    load(store, rejects, tmp_path, [order("o3", time, "c2", "8 USD", "UPDATE")])
+    load(store, rejects, tmp_path, [order("o3", "2017-01-06T00:00:00+00:00", "c3", "9 USD", "UPDATE")])
     amounts = current(store, "orders")["amount"]
-    assert (amounts["o1"], amounts["o2"]) == (7.0, 5.0)
+    assert (amounts["o1"], amounts["o2"]) == (7.0, 7.0)  # the NEW arriving after its UPDATE does not undo it
+    # The second UPDATE of o3 repeats an accepted identity with other content: a conflict, not a newer version.
+    assert amounts["o3"] == 8.0 and rejects.load()[-1]["reason"] == "conflict"
 
 
 def test_each_rejected_event_is_held_once_per_place_it_stood(store, rejects, tmp_path):

@@ -77,6 +77,7 @@ def views(store: MemoryStore) -> dict[str, pd.DataFrame]:
 
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FEWER = settings(PROPERTY, max_examples=25)
 
 
 @PROPERTY
@@ -108,3 +109,58 @@ def test_ingesting_a_file_twice_only_adds_duplicates(tmp_path, events):
     for name, frame in store.snapshot().tables.items():
         pd.testing.assert_frame_equal(frame, tables[name])
     assert rejects.load() == held
+
+
+def altered(event: dict, n: int) -> dict:
+    """The event with other content under the same identity."""
+    field = "total_amount" if event.get("type") == "ORDER" else "last_name"
+    return {**event, field: f"{n + 100} USD" if field == "total_amount" else f"Other{n}"}
+
+
+def identities(events: list) -> list[dict]:
+    """The valid customer and order events, one per identity."""
+    seen, out = set(), []
+    for e in events:
+        if isinstance(e, dict) and e.get("type") in ("CUSTOMER", "ORDER") and e.get("verb") in ("NEW", "UPDATE") \
+                and "key" in e and e.get("total_amount") != "5 EUR":
+            identity = (e["type"], e["verb"], e["key"], e["event_time"])
+            if identity not in seen:
+                seen.add(identity)
+                out.append(e)
+    return out
+
+
+@FEWER
+@given(data=st.data())
+def test_conflicts_in_a_file_are_held_again_but_change_nothing_when_it_is_ingested_twice(tmp_path, data):
+    events = data.draw(batches())
+    chosen = data.draw(st.lists(st.sampled_from(identities(events)), max_size=3, unique_by=id)) \
+        if identities(events) else []
+    with_conflicts = events + [altered(e, n) for n, e in enumerate(chosen)]
+    store, rejects, first = ingest_list(with_conflicts, tmp_path, "conflicts.json")
+    tables = {name: frame.copy() for name, frame in store.snapshot().tables.items()}
+    held = rejects.load()
+    second = ingest(store, [tmp_path / "conflicts.json"], rejects).total
+    assert second.rejected_by_reason == first.rejected_by_reason
+    assert (second.ingested, second.updated) == (0, 0)
+    for name, frame in store.snapshot().tables.items():
+        pd.testing.assert_frame_equal(frame, tables[name])
+    assert rejects.load() == held
+
+
+@FEWER
+@given(data=st.data())
+def test_conflicting_repeats_of_a_stored_batch_in_any_order_change_nothing(tmp_path, data):
+    events = data.draw(batches())
+    store, rejects, _ = ingest_list(events, tmp_path, "base.json")
+    accepted = [e for e in identities(events)
+                if not any(h.get("event") == e for h in rejects.load())]
+    repeats = data.draw(st.permutations([altered(e, n) for n, e in enumerate(accepted)]))
+    before = views(store)
+    path = tmp_path / "repeats.json"
+    path.write_text(json.dumps(repeats), encoding="utf-8")
+    total = ingest(store, [path], rejects).total
+    assert total.ingested == total.updated == 0
+    assert total.rejected_by_reason.get("conflict", 0) + total.duplicates == len(repeats)
+    for name, frame in views(store).items():
+        pd.testing.assert_frame_equal(frame, before[name])

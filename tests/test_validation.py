@@ -49,7 +49,7 @@ def verdict(event: object) -> tuple[str | None, str | None]:
     (order("o", T, "c", 12.34), "invalid_field", "must be a string like '12.34 USD'"),
     (customer("a", T, last_name=5), "invalid_field", "last_name must be a string or null"),
     (image("i", T, "c", camera_make={"x": 1}), "invalid_field", "camera_make must be a string or null"),
-    (visit("v", T, "c", tags="red"), "invalid_field", "tags must be an object, an array of name/value objects"),
+    (visit("v", T, "c", tags="red"), "invalid_field", "tags must be null, an object, or an array of one-pair objects"),
     (visit("v", T, "c", tags=[1, 2]), "invalid_field", "tags must be"),
 ])
 def test_each_rejection_code_names_the_field_and_problem(event, code, words):

@@ -1,9 +1,11 @@
 """Apply one batch of events to the stored tables (docs/contract.md, "Batches" and "Duplicates and conflicts").
 
 A batch is a set: an UPDATE may come before its NEW, and among clashing NEWs
-the first in file order wins. Events whose identity (type, verb, key,
-event_time) is already accepted are duplicates. Everything here is a
-vectorised join or group over the whole batch.
+the first in file order wins. An event whose identity (type, verb, key,
+event_time) is already accepted is a duplicate when its content is the same,
+and a conflict when it is not. Everything here is a vectorised join or group
+over the whole batch; only the content of repeated identities is compared
+value by value.
 """
 from __future__ import annotations
 
@@ -30,60 +32,109 @@ class Applied:
     orphans: int
 
 
-def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, status: np.ndarray,
-              reason: np.ndarray, message: np.ndarray) -> pd.Index:
+@dataclass
+class _Outcome:
+    """Status, reason and message per event of the batch, filled rule by rule."""
+
+    status: np.ndarray
+    reason: np.ndarray
+    message: np.ndarray
+
+    def reject(self, rows: pd.Index, code: str, messages: list[str]) -> None:
+        self.reason[rows] = code
+        self.message[rows] = messages
+
+
+def _differing(batch: pd.DataFrame, rows: pd.Index, accepted: pd.DataFrame, columns: tuple[str, ...]) -> list[list[str]]:
+    """Per batch row, the content columns in which it differs from the accepted row at the same position."""
+    differ = [[] for _ in rows]
+    for column in columns:
+        mine = batch.loc[rows, column].to_numpy(dtype=object, na_value=None)
+        theirs = accepted[column].to_numpy(dtype=object, na_value=None)
+        for n, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+            if (list(a) if isinstance(a, (list, np.ndarray)) else a) != \
+                    (list(b) if isinstance(b, (list, np.ndarray)) else b):
+                differ[n].append(column)
+    return differ
+
+
+def _repeats(batch: pd.DataFrame, rows: pd.Index, accepted: pd.DataFrame, columns: tuple[str, ...],
+             outcome: _Outcome) -> None:
+    """Events whose identity is accepted already: duplicates when the content is the same, else conflicts."""
+    if not len(rows):
+        return
+    differ = _differing(batch, rows, accepted, columns)
+    changed = np.array([bool(d) for d in differ])
+    outcome.status[rows[~changed]] = DUPLICATE
+    clash = rows[changed]
+    outcome.reject(clash, "conflict", [
+        f"{batch.at[i, 'type']} {batch.at[i, 'verb']} key {batch.at[i, 'key']!r} at {iso_utc(batch.at[i, 'event_time'])} "
+        f"was already accepted with a different {', '.join(fields)}"
+        for i, fields in zip(clash, (d for d in differ if d), strict=True)
+    ])
+
+
+def _first_of_each(frame: pd.DataFrame, by: list[str], rows: pd.Index) -> pd.DataFrame:
+    """For each of rows, the first row of frame (in batch order) sharing its values of `by`, aligned to rows."""
+    first = frame.loc[~frame.duplicated(by)].set_index(by)
+    return first.reindex(pd.MultiIndex.from_frame(frame.loc[rows, by]) if len(by) > 1 else frame.loc[rows, by[0]])
+
+
+def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns: tuple[str, ...],
+              outcome: _Outcome) -> pd.Index:
     """Settle NEW/UPLOAD events of one type; return the accepted ones."""
-    new = batch.loc[rows, ["key", "event_time"]]
-    existing = stored.loc[tb.creating_rows(stored)]
-    in_store = tb.member(new["key"], existing["key"])
+    new = batch.loc[rows]
+    existing = stored.loc[tb.creating_rows(stored)].set_index("key")
+    in_store = tb.member(new["key"], existing.index.to_series())
     if in_store.any():
         known = new.loc[in_store]
-        stored_time = pd.Series(existing.set_index("key")["event_time"].reindex(known["key"].to_numpy()).to_numpy(),
-                                index=known.index)
-        same_as_store = (known["event_time"] == stored_time).to_numpy()
-        status[known.index[same_as_store]] = DUPLICATE
-        clash = known.index[~same_as_store]
-        reason[clash] = "duplicate_key"
-        message[clash] = [
+        accepted = existing.reindex(known["key"].to_numpy())
+        same_time = (known["event_time"].to_numpy() == accepted["event_time"].to_numpy())
+        _repeats(batch, known.index[same_time], accepted.loc[same_time], columns, outcome)
+        clash = known.index[~same_time]
+        outcome.reject(clash, "duplicate_key", [
             f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} already exists with event_time "
-            f"{iso_utc(stored_time.at[i])}; this {batch.at[i, 'verb']} has {iso_utc(batch.at[i, 'event_time'])}"
-            for i in clash
-        ]
+            f"{iso_utc(stored_time)}; this {batch.at[i, 'verb']} has {iso_utc(batch.at[i, 'event_time'])}"
+            for i, stored_time in zip(clash, accepted["event_time"].to_numpy()[~same_time], strict=True)
+        ])
     fresh = new.loc[~in_store]
     # Only keys that occur more than once need the first-in-file-order rule.
     shared = fresh.loc[fresh["key"].duplicated(keep=False).to_numpy()]
     first_time = shared.groupby("key", sort=False, observed=True)["event_time"].transform("first")
     later = (shared["event_time"] != first_time).to_numpy()
     repeat = shared.duplicated(["key", "event_time"]).to_numpy()
-    status[shared.index[~later & repeat]] = DUPLICATE
+    again = shared.index[~later & repeat]
+    _repeats(batch, again, _first_of_each(shared, ["key"], again), columns, outcome)
     clash = shared.index[later]
-    reason[clash] = "duplicate_key"
-    message[clash] = [
+    outcome.reject(clash, "duplicate_key", [
         f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} was already created earlier in this batch with "
         f"event_time {iso_utc(first_time.at[i])}; this {batch.at[i, 'verb']} has "
         f"{iso_utc(batch.at[i, 'event_time'])}"
         for i in clash
-    ]
+    ])
     return fresh.index.difference(shared.index[later | repeat])
 
 
 def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created: pd.Index,
-             status: np.ndarray, reason: np.ndarray, message: np.ndarray) -> pd.Index:
+             columns: tuple[str, ...], outcome: _Outcome) -> pd.Index:
     """Settle UPDATE events of one type; return the accepted ones."""
-    updates = batch.loc[rows, ["key", "event_time"]]
+    updates = batch.loc[rows]
     known = tb.member(updates["key"], stored["key"], batch.loc[created, "key"])
     unknown = rows[~known]
-    reason[unknown] = "unknown_key"
-    message[unknown] = [
+    outcome.reject(unknown, "unknown_key", [
         f"UPDATE for {batch.at[i, 'type']} key {batch.at[i, 'key']!r}, which neither the store nor this batch creates"
         for i in unknown
-    ]
+    ])
     updates = updates.loc[known]
-    stored_updates = stored.loc[stored["verb"] == ev.UPDATE, ["key", "event_time"]]
-    seen = pd.MultiIndex.from_frame(updates).isin(pd.MultiIndex.from_frame(stored_updates))
-    repeat = seen | updates.duplicated().to_numpy()
-    status[updates.index[repeat]] = DUPLICATE
-    return updates.index[~repeat]
+    identity = ["key", "event_time"]
+    stored_updates = stored.loc[stored["verb"] == ev.UPDATE].drop_duplicates(identity).set_index(identity)
+    seen = pd.MultiIndex.from_frame(updates[identity]).isin(stored_updates.index)
+    _repeats(batch, updates.index[seen], stored_updates.reindex(pd.MultiIndex.from_frame(updates.loc[seen, identity])),
+             columns, outcome)
+    fresh = updates.loc[~seen]
+    again = fresh.index[fresh.duplicated(identity).to_numpy()]
+    _repeats(batch, again, _first_of_each(fresh, identity, again), columns, outcome)
+    return fresh.index.difference(again)
 
 
 def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
@@ -97,6 +148,7 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
     reason = batch["reason"].to_numpy(dtype=object, na_value=None)
     message = batch["message"].to_numpy(dtype=object, na_value=None)
     status = np.where(pd.isna(reason), None, REJECTED).astype(object)
+    outcome = _Outcome(status, reason, message)
     valid = pd.isna(reason)
     seq = pd.Series(np.arange(first_seq, first_seq + n, dtype="int64"), index=batch.index)
     accepted_new: dict[str, pd.Index] = {}
@@ -106,17 +158,17 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
         stored = tables[table]
         of_type = valid & (batch["type"] == event_type.name).to_numpy()
         creating = batch.index[of_type & batch["verb"].isin(event_type.creating_verbs).to_numpy()]
-        created = _creating(batch, creating, stored, status, reason, message)
+        created = _creating(batch, creating, stored, event_type.columns, outcome)
         status[created] = INGESTED
         updating = batch.index[of_type & (batch["verb"] == ev.UPDATE).to_numpy()]
-        updated = _updates(batch, updating, stored, created, status, reason, message)
+        updated = _updates(batch, updating, stored, created, event_type.columns, outcome)
         status[updated] = UPDATED
         accepted_new[table] = created
         accepted = created.union(updated)
         if len(accepted):
             added = batch.loc[accepted].assign(seq=seq.loc[accepted])
             result[table] = pd.concat([stored, tb.conform(added, table)], ignore_index=True)
-    status[pd.isna(status)] = REJECTED
+    status[pd.isna(status) | pd.notna(reason)] = REJECTED
     batch["status"] = status
     batch["reason"] = pd.Series(reason, index=batch.index, dtype="str")
     batch["message"] = pd.Series(message, index=batch.index, dtype="str")

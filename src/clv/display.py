@@ -23,11 +23,14 @@ MONEY = ("amount", "total_revenue", "revenue_per_visit", "weekly_value", "ltv")
 COUNTS = ("read", "ingested", "updated", "duplicates", "rejected", "orphans")
 
 
-def _show_tags(value: object) -> str:
+def tags_json(value: object) -> str | None:
+    """Tags as JSON text: an object, or an array of one-pair objects when a name repeats."""
     if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
-        return MISSING
-    pairs = value.items() if isinstance(value, dict) else value
-    return orjson.dumps(dict(pairs)).decode()
+        return None
+    pairs = list(value.items() if isinstance(value, dict) else value)
+    names = [name for name, _ in pairs]
+    shaped = dict(pairs) if len(set(names)) == len(names) else [{name: v} for name, v in pairs]
+    return orjson.dumps(shaped).decode()
 
 
 def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +40,7 @@ def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(column.dtype, pd.DatetimeTZDtype):
             shown[name] = iso_column(column).astype(object).where(column.notna(), None)
         elif name == "tags":
-            shown[name] = [_show_tags(v) for v in column.to_numpy(dtype=object)]
+            shown[name] = [tags_json(v) for v in column.to_numpy(dtype=object)]
         elif column.dtype == "str":
             shown[name] = column.astype(object).where(column.notna(), None)
     return shown

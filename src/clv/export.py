@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,9 +10,11 @@ import pyarrow.parquet as pq
 from . import events as ev
 from .atomic import staged
 from .defaults import EXPORT_FORMATS
+from .display import tags_json
 from .errors import ClvError
 from .ltv import ltv_table
 from .store import Snapshot
+from .timefmt import iso_column
 
 
 class FilesExist(ClvError):
@@ -30,10 +31,9 @@ def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for name, column in frame.items():
         if isinstance(column.dtype, pd.DatetimeTZDtype):
-            out[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        elif name == "tags":
-            out[name] = [None if v is None else orjson.dumps(dict(v)).decode()
-                         for v in column.to_numpy(dtype=object, na_value=None)]
+            out[name] = iso_column(column, "microseconds")  # one fixed form for scripts and spreadsheets
+        elif name in ev.fields_of_kind(ev.TAGS):
+            out[name] = [tags_json(v) for v in column.to_numpy(dtype=object, na_value=None)]
     return out
 
 

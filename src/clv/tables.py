@@ -62,8 +62,12 @@ def size(tables: dict[str, pd.DataFrame]) -> int:
 
 
 def resolve(versions: pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
-    """One row per key: each field from the latest version (event_time, then arrival) carrying it."""
-    ordered = versions.sort_values(["key", "event_time", "seq"], kind="stable")
+    """One row per key: each field from the latest version carrying it.
+
+    Latest means by event_time; at a tie an UPDATE beats the NEW, and between UPDATEs the later arrival wins.
+    """
+    ordered = versions.assign(_update=versions["verb"] == ev.UPDATE).sort_values(
+        ["key", "event_time", "_update", "seq"], kind="stable")
     groups = ordered.groupby("key", sort=True, observed=True)
     current = groups[list(fields)].last() if fields else pd.DataFrame(index=groups.size().index)
     created = ordered.loc[creating_rows(ordered)].set_index("key")["event_time"]

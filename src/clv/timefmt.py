@@ -29,9 +29,9 @@ def iso_utc(moment: object, timespec: str | None = None) -> str:
 DIGITS = {"seconds": 0, "milliseconds": 3, "microseconds": 6}
 
 
-def iso_column(moments: pd.Series) -> pd.Series:
-    """A column of instants as text, all at the one precision the column needs (null where missing)."""
-    digits = DIGITS[precision(moments)]
+def iso_column(moments: pd.Series, timespec: str | None = None) -> pd.Series:
+    """A column of instants as text, all at one precision: timespec, or the one the column needs."""
+    digits = DIGITS[timespec or precision(moments)]
     text = moments.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f").astype("str")
     return text.str.slice(0, 19 + (digits + 1 if digits else 0)) + "Z"
 

@@ -7,6 +7,7 @@ the rejected rows, so clean data pays nothing for them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from itertools import repeat
 
@@ -19,8 +20,15 @@ from . import events as ev
 from .reader import MalformedLine
 
 TIME_PATTERN = r"\d{4}-\d{2}-\d{2}[T :]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?"
+TIME_PARTS = (r"^(?P<base>.{19})(?:\.(?P<fraction>\d+))?(?:Z|(?P<sign>[+-])(?P<hh>\d{2}):(?P<mm>\d{2}))?$")
+BASE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+# The instants an event may hold, in microseconds since 1970 (UTC): years 0001 to 9999.
+FIRST_INSTANT = int(np.datetime64("0001-01-01T00:00:00", "us").astype("int64"))
+LAST_INSTANT = int(np.datetime64("9999-12-31T23:59:59.999999", "us").astype("int64"))
 TIME_FORMAT = "YYYY-MM-DD?HH:MM:SS[.fraction][zone]"
-AMOUNT_PATTERN = r"\s*(\d+(\.\d*)?|\.\d+)\s+USD\s*"
+NUMBER = r"\d+(\.\d*)?|\.\d+"
+AMOUNT_PATTERN = rf"\s*({NUMBER})\s*(?i:usd)\s*"
+AMOUNT_LIMIT = 1e12
 CURRENCY = "USD"
 TIME_UNIT = "datetime64[us, UTC]"
 CHUNK = 65_536
@@ -268,52 +276,85 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
     return out
 
 
+def _utc_micros(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(microseconds since 1970 in UTC, real) for well-shaped event_time strings, vectorised.
+
+    Arrow parses the date and time to the second without checking the day of
+    the month, so a value is real only when it prints back as it was written;
+    the fraction (truncated to the microsecond) and the zone offset are added
+    as numbers, so any number of fraction digits and every year 0001–9999 work.
+    """
+    parts = pc.extract_regex(text, TIME_PARTS)
+    base = pc.utf8_replace_slice(pc.struct_field(parts, "base"), start=10, stop=11, replacement="T")
+    local = pc.strptime(base, format=BASE_FORMAT, unit="us", error_is_null=True)
+    printed = pc.utf8_slice_codeunits(pc.strftime(local, format=BASE_FORMAT), 0, 19)  # Arrow adds the fraction
+    real = pc.fill_null(pc.equal(printed, base), False)
+    digits = pc.utf8_slice_codeunits(pc.binary_join_element_wise(pc.struct_field(parts, "fraction"), "000000", ""),
+                                     0, 6)
+    hours = pc.cast(pc.if_else(pc.equal(pc.struct_field(parts, "hh"), ""), "0", pc.struct_field(parts, "hh")), pa.int64())
+    minutes = pc.cast(pc.if_else(pc.equal(pc.struct_field(parts, "mm"), ""), "0", pc.struct_field(parts, "mm")),
+                      pa.int64())
+    real = pc.and_(real, pc.and_(pc.less(hours, 24), pc.less(minutes, 60)))
+    sign = pc.if_else(pc.equal(pc.struct_field(parts, "sign"), "-"), -1, 1)
+    offset = pc.multiply(sign, pc.add(pc.multiply(hours, 60), minutes))
+    micros = pc.subtract(pc.add(pc.cast(local, pa.int64()), pc.cast(digits, pa.int64())),
+                         pc.multiply(offset, 60_000_000))
+    values = pc.fill_null(micros, 0).to_numpy(zero_copy_only=False)
+    return values, pc.fill_null(real, False).to_numpy(zero_copy_only=False)
+
+
 def _parse_times(column: pd.Series, present: tuple[np.ndarray, np.ndarray], verdicts: _Verdicts) -> pd.Series:
-    """Parse event_time to a UTC instant; bad spellings and impossible dates are invalid."""
+    """Parse event_time to a UTC instant; bad spellings, impossible dates and instants outside 0001–9999 are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
     shaped = _fullmatch(text, TIME_PATTERN)
-    # The sample's 2017-01-06:12:46:46 form becomes ISO 8601 by its 11th character alone.
-    iso = pd.Series(pc.utf8_replace_slice(pa.array(text, type=pa.string()), start=10, stop=11, replacement="T"),
-                    dtype="str", index=text.index)
-    times = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce").astype(TIME_UNIT).where(shaped)
-    parsed = times.notna().to_numpy()
+    micros, real = _utc_micros(pa.array(text.where(shaped), type=pa.string()))
+    real &= shaped
+    in_range = (micros >= FIRST_INSTANT) & (micros <= LAST_INSTANT)
+    parsed = real & in_range
+    moments = np.where(parsed, micros, 0).astype("datetime64[us]")
+    times = pd.Series(moments, index=column.index).dt.tz_localize("UTC").astype(TIME_UNIT).where(parsed)
 
     def problem(i: int) -> str:
         if not is_string[i]:
             return f"event_time must be a string, got {_type_label(column, i)}"
         if not shaped[i]:
             return f"event_time {_quote(column.iat[i])} is not in the form {TIME_FORMAT}"
-        return f"event_time {_quote(column.iat[i])} is not a real date and time"
+        if not real[i]:
+            return f"event_time {_quote(column.iat[i])} is not a real date and time"
+        return f"event_time {_quote(column.iat[i])} is outside the years 0001-9999 once in UTC"
 
     verdicts.reject(has & ~parsed, "invalid_field", problem)
     return times
 
 
+def _amount_problem(field: str, column: pd.Series, i: int, is_string: np.ndarray) -> str:
+    value = column.iat[i]
+    if not is_string[i]:
+        return f"{field} must be a string like '12.34 USD', got {_type_label(column, i)}"
+    number, currency = re.fullmatch(r"\s*(.*?)\s*([A-Za-z]*)\s*", value).groups()
+    if not currency:
+        return f"{field} {_quote(value)} is not of the form '<amount> USD'"
+    if currency.upper() != CURRENCY:
+        return f"{field} {_quote(value)} is not in USD"
+    if number.startswith("-"):
+        return f"{field} {_quote(value)} is negative"
+    if re.fullmatch(NUMBER, number):
+        return f"{field} {_quote(value)} is not below {AMOUNT_LIMIT:,.0f}"
+    return f"{field} {_quote(value)} is not a number"
+
+
 def _parse_amounts(field: str, column: pd.Series, present: tuple[np.ndarray, np.ndarray],
                    verdicts: _Verdicts) -> pd.Series:
-    """Parse '<amount> USD' to a float; other currencies, negatives and non-numbers are invalid."""
+    """Parse '<amount> USD' to a float; other currencies, negatives, non-numbers and 10^12 or more are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
     shaped = _fullmatch(text, AMOUNT_PATTERN)
-    number = text.where(shaped).str.replace(CURRENCY, "", regex=False).str.strip()
+    number = text.where(shaped).str.replace(r"(?i)usd", "", regex=True).str.strip()
     amounts = pd.to_numeric(number, errors="coerce").astype("float64")
-
-    def problem(i: int) -> str:
-        value = column.iat[i]
-        if not is_string[i]:
-            return f"{field} must be a string like '12.34 USD', got {_type_label(column, i)}"
-        parts = value.split()
-        if len(parts) != 2:
-            return f"{field} {_quote(value)} is not of the form '<amount> USD'"
-        if parts[1] != CURRENCY:
-            return f"{field} {_quote(value)} is not in USD"
-        if parts[0].startswith("-"):
-            return f"{field} {_quote(value)} is negative"
-        return f"{field} {_quote(value)} is not a number"
-
-    verdicts.reject(has & ~shaped, "invalid_field", problem)
-    return amounts
+    small = (amounts < AMOUNT_LIMIT).to_numpy(dtype=bool, na_value=False)
+    verdicts.reject(has & ~(shaped & small), "invalid_field", lambda i: _amount_problem(field, column, i, is_string))
+    return amounts.where(small)
 
 
 class BadTags:
@@ -323,18 +364,31 @@ class BadTags:
         self.value = value
 
 
-def _normalise_tags(value: object) -> dict | BadTags | None:
-    """Both accepted shapes become one name → value map; non-text values become JSON text."""
+def _pair(item: object) -> tuple[str, object] | None:
+    """One tag from an array item: a one-pair object, or a {"name": …, "value": …} object."""
+    if not isinstance(item, dict):
+        return None
+    if set(item) == {"name", "value"} and isinstance(item["name"], str):
+        return item["name"], item["value"]
+    return next(iter(item.items())) if len(item) == 1 else None
+
+
+def _normalise_tags(value: object) -> list | BadTags | None:
+    """Every accepted shape becomes one list of (name, value) pairs, in order, repeats kept.
+
+    A value that is not a string is kept as its JSON text (null stays null).
+    """
     if value is None:
         return None
     if isinstance(value, dict):
-        pairs = value.items()
-    elif isinstance(value, list) and all(isinstance(item, dict) and isinstance(item.get("name"), str)
-                                         for item in value):
-        pairs = [(item["name"], item.get("value")) for item in value]
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = [_pair(item) for item in value]
+        if any(pair is None for pair in pairs):
+            return BadTags(value)
     else:
         return BadTags(value)
-    return {name: v if isinstance(v, str) or v is None else json.dumps(v) for name, v in pairs}
+    return [(name, v if isinstance(v, str) or v is None else json.dumps(v)) for name, v in pairs]
 
 
 def _check_tags(field: str, column: pd.Series, verdicts: _Verdicts) -> pd.Series:
@@ -343,7 +397,7 @@ def _check_tags(field: str, column: pd.Series, verdicts: _Verdicts) -> pd.Series
         return column
     bad = column.map(lambda v: isinstance(v, BadTags)).to_numpy()
     verdicts.reject(bad, "invalid_field",
-                    lambda i: f"{field} must be an object, an array of name/value objects or null, "
-                              f"got {_label(column.iat[i].value)}")
+                    lambda i: f"{field} must be null, an object, or an array of one-pair objects or "
+                              f"{{\"name\": …, \"value\": …}} objects, got {_label(column.iat[i].value)}")
     kept = np.where(bad, None, column.to_numpy())
     return pd.Series(pa.array(kept, type=TAGS_TYPE), index=column.index, dtype=TAGS_DTYPE)
