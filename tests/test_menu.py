@@ -32,9 +32,9 @@ def test_a_whole_session_through_stdin(dirs):
 
 
 def test_names_work_and_wrong_input_brings_the_menu_back(dirs):
-    result = run(dirs, stdin="9\nfrobnicate\n\ningest\n\nEXIT\n")
+    result = run(dirs, stdin="99\nfrobnicate\n\ningest\n\nEXIT\n")
     assert result.returncode == 0
-    assert "'9' is not an option" in result.stderr and "'frobnicate' is not an option" in result.stderr
+    assert "'99' is not an option" in result.stderr and "'frobnicate' is not an option" in result.stderr
     assert result.stdout.count("1. Ingest") == 5
 
 

@@ -115,6 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
                   "Run the events held in rejected_events.jsonl through ingestion again.", "reprocess --format json")
     _format(sub, ("text", "json"))
 
+    sub = command("rejects", "list the held rejected events, or fix them in an editor",
+                  "List the held rejected events with their reason, message, source and position; with edit, open "
+                  "them in $VISUAL or $EDITOR (one JSON line each), commit what was saved and offer to reprocess.",
+                  f"rejects --reason invalid_field --contains eur\nexample: {PROG} rejects edit --source messy")
+    sub.add_argument("action", nargs="?", choices=("edit",), help="edit: fix them in an editor (default: list them)")
+    sub.add_argument("--reason", choices=ev.REJECTION_CODES, metavar="CODE",
+                     help=f"only this reason: {', '.join(ev.REJECTION_CODES)}")
+    sub.add_argument("--source", metavar="TEXT", help="only those whose source file contains TEXT")
+    sub.add_argument("--contains", metavar="TEXT",
+                     help="only those whose event (its JSON text, or the raw line) contains TEXT, in any case")
+    _format(sub, ("table", "json", "jsonl"))
+    sub.add_argument("--reprocess", action=argparse.BooleanOptionalAction, default=None,
+                     help="after edit, reprocess the held events, or not (default: ask when in a terminal)")
+    sub.set_defaults(ask=None)
+
     sub = command("stats", "what the store holds, at a glance",
                   "Rows per table, customers, timeframe, revenue, held rejects and the last ingestion.",
                   "stats --format json")

@@ -10,18 +10,20 @@ import argparse
 from dataclasses import dataclass
 from typing import TextIO
 
-from . import display
+from . import display, rejects_view
 from . import events as ev
+from .defaults import PROG
+from .errors import ClvError
 from .export import export as export_files
 from .ingest import ingest as ingest_files
 from .ingest import reprocess as reprocess_held
 from .ltv import distribution, ltv_table
-from .menu import run_menu
+from .menu import Prompter, run_menu
 from .output import Document, emit, frame_records
 from .overview import overview
 from .profile import customer_profile
 from .progress import TerminalProgress
-from .rejects import Rejects, open_rejects
+from .rejects import EditResult, Rejects, from_edited, open_rejects, select, to_editable
 from .store import Store, open_store
 
 
@@ -80,6 +82,57 @@ def reprocess(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def rejects(ctx: Context, args: argparse.Namespace) -> int:
+    """List the held rejected events, or with `edit` fix them in an editor."""
+    held = ctx.rejects.load()
+    selected = select(held, args.reason, args.source, args.contains)
+    if args.action == "edit":
+        return _edit_rejects(ctx, args, held, selected)
+    emit(rejects_view.document(selected, len(held), ctx.stdout), args.format, ctx.stdout, None, display.page)
+    return 0
+
+
+def _edit_rejects(ctx: Context, args: argparse.Namespace, held: list[dict], selected: list[tuple[int, dict]]) -> int:
+    """The selected events in an editor; what was saved replaces them, then reprocessing is offered."""
+    if not selected:
+        ctx.say("no rejected events are held; nothing to edit" if not held else
+                f"none of the {len(held):,} held rejected events match; nothing to edit")
+        return 0
+    with rejects_view.edited(to_editable(selected)) as text:
+        result = from_edited(text, selected)
+        if result.changed:
+            _commit_edits(ctx, held, result)
+    ctx.say(result.summary())
+    if ctx.rejects.load() and _reprocess_now(ctx, args):
+        return reprocess(ctx, argparse.Namespace(format="text"))
+    return 0
+
+
+def _commit_edits(ctx: Context, held: list[dict], result: EditResult) -> None:
+    """Under the store's write lock, so no ingest or reprocess interleaves. The editor may have been open for
+    a while: events held since then are kept, but held events that changed meanwhile stop the commit."""
+    with ctx.store.writing():
+        current = ctx.rejects.load()
+        if current[:len(held)] != held:
+            raise ClvError("the held rejected events changed while they were being edited; nothing was changed")
+        ctx.rejects.replace(result.apply(current))
+
+
+def _reprocess_now(ctx: Context, args: argparse.Namespace) -> bool:
+    """--reprocess or --no-reprocess decide for scripts; otherwise a person is asked (the menu always has one,
+    the command line when its input is a terminal), and Enter means yes."""
+    if args.reprocess is not None:
+        return args.reprocess
+    if args.ask is None and not ctx.stdin.isatty():
+        return False
+    ask = args.ask or Prompter(ctx.stdin, ctx.stderr).ask
+    try:
+        return ask("Reprocess the held events now? [Y/n] ").strip().lower() in ("", "y", "yes")
+    except (EOFError, KeyboardInterrupt):
+        ctx.say(f"\nnot reprocessed; run {PROG} reprocess when ready")
+        return False
+
+
 def stats(ctx: Context, args: argparse.Namespace) -> int:
     info = overview(ctx.store.snapshot(), ctx.rejects.load())
     emit(Document(lambda: info, lambda: display.render_overview(info)), args.format, ctx.stdout)
@@ -102,8 +155,8 @@ def menu(ctx: Context, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "ingest": ingest, "ltv": ltv, "display": display_tables, "reprocess": reprocess, "stats": stats,
-    "customer": customer, "export": export, "menu": menu,
+    "ingest": ingest, "ltv": ltv, "display": display_tables, "reprocess": reprocess, "rejects": rejects,
+    "stats": stats, "customer": customer, "export": export, "menu": menu,
 }
 
 

@@ -92,6 +92,16 @@ def export_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) 
             commands["export"](ctx, Namespace(directory=paths[0], format=fmt, force=True))
 
 
+def rejects_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+    def rejects(action: str | None) -> None:
+        commands["rejects"](ctx, Namespace(action=action, reason=None, source=None, contains=None, format="table",
+                                           reprocess=None, ask=ask))
+
+    rejects(None)
+    if ctx.rejects.load() and ask("Edit them now? [y/N] ").strip().lower() in ("y", "yes"):
+        rejects("edit")
+
+
 Action = Callable[[object, dict[str, Command], Callable[[str], str]], None]
 # The seed's four options keep their numbers; further options follow Exit.
 OPTIONS: list[tuple[str, Action | None]] = [
@@ -103,6 +113,7 @@ OPTIONS: list[tuple[str, Action | None]] = [
     ("Overview", overview_action),
     ("Customer", customer_action),
     ("Export", export_action),
+    ("Rejects", rejects_action),
 ]
 
 

@@ -50,6 +50,7 @@ RENDERERS: dict[str, Callable[[Document], str]] = {
     "text": lambda document: document.text(),
     "table": lambda document: document.text(),
     "json": lambda document: as_json(document.data()),
+    "jsonl": lambda document: "".join(orjson.dumps(item).decode() + "\n" for item in document.data()),
     "csv": _csv,
 }
 

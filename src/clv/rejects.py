@@ -3,9 +3,14 @@
 Each held event is one JSON object: the original event (or, for a line that
 was not JSON, its raw text), the reason code, the message, where it came from
 and when it was rejected. On disk they are the lines of rejected_events.jsonl.
+
+`select`, `to_editable` and `from_edited` are the round trip of `rejects edit`,
+free of any editor so they can be tested on their own.
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -13,9 +18,20 @@ import orjson
 
 from .atomic import fsync_path, staged
 from .errors import StoreError
-from .reader import MalformedLine
+from .reader import MalformedLine, printable
+from .timefmt import now
 
 FILE_NAME = "rejected_events.jsonl"
+COMMENT = "#"
+MARKER = re.compile(r"#\s*(\d+)\b")  # "# 3 missing_field: …" heads the line of held event 3
+EDITOR_SOURCE = "editor"
+ADDED_REASON = "malformed"
+ADDED_MESSAGE = "added in the editor"
+EDITABLE_HELP = (
+    "# Held rejected events, each line under its numbered comment. Fix a line to change its event;\n"
+    "# delete a line (or its comment) to discard the event; a line with no comment of its own is held\n"
+    "# as a new event. Lines starting with # are ignored. Save and quit to commit.\n"
+)
 
 
 class Rejects(Protocol):
@@ -66,6 +82,111 @@ def entry_of(held: dict) -> object:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return MalformedLine(raw, f"{exc.msg} (column {exc.colno})")
+
+
+def text_of(held: dict) -> str:
+    """The held event as one line: compact JSON, or the raw line as it was read."""
+    return orjson.dumps(held["event"]).decode() if "event" in held else str(held.get("raw", ""))
+
+
+def select(held: list[dict], reason: str | None = None, source: str | None = None,
+           contains: str | None = None) -> list[tuple[int, dict]]:
+    """The held events matching every filter given, each with its 1-based place among all held events.
+
+    The place is how an edit finds its way back to the held event it came from.
+    """
+    needle = contains.casefold() if contains else None
+    return [(place, h) for place, h in enumerate(held, 1)
+            if (reason is None or h.get("reason") == reason)
+            and (source is None or source in str(h.get("source", "")))
+            and (needle is None or needle in text_of(h).casefold())]
+
+
+def to_editable(selected: list[tuple[int, dict]]) -> str:
+    """One line per held event under a numbered comment; a raw line that starts with # is indented so it is
+    not read back as a comment."""
+    parts = [EDITABLE_HELP]
+    for place, held in selected:
+        where = printable(f"{held.get('source', '')}:{held.get('position', '')}")
+        parts.append(f"# {place} {held.get('reason')}: {printable(str(held.get('message', '')))}  ({where})\n")
+        text = text_of(held)
+        parts.append((" " + text if text.startswith(COMMENT) else text) + "\n")
+    return "".join(parts)
+
+
+@dataclass
+class EditResult:
+    """What came back from the editor: replaced and discarded held events (by place) and new ones."""
+
+    replaced: dict[int, dict] = field(default_factory=dict)
+    discarded: set[int] = field(default_factory=set)
+    added: list[dict] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.replaced or self.discarded or self.added)
+
+    def summary(self) -> str:
+        text = f"{len(self.replaced):,} edited, {len(self.discarded):,} discarded, {self.unchanged:,} unchanged"
+        return text + (f", {len(self.added):,} added as new held lines" if self.added else "")
+
+    def apply(self, held: list[dict]) -> list[dict]:
+        """All held events in their order with the edits in place and the discarded left out; added ones last."""
+        return [self.replaced.get(place, h) for place, h in enumerate(held, 1)
+                if place not in self.discarded] + self.added
+
+
+def _edited(line: str, old: dict) -> dict:
+    """The held event with its line replaced: JSON becomes the event, anything else stays raw text (so a
+    syntax slip loses nothing); reason, message and origin stay until reprocessing checks it again."""
+    try:
+        entry = {"event": orjson.loads(line)}
+    except orjson.JSONDecodeError:
+        entry = {"raw": line}
+    return {**entry, **{k: v for k, v in old.items() if k not in ("event", "raw")}}
+
+
+def _added(line: str, number: int) -> dict:
+    """A line typed in the editor, held as raw text until reprocessing checks it like any other."""
+    return {"raw": line, "reason": ADDED_REASON, "message": ADDED_MESSAGE, "source": EDITOR_SOURCE,
+            "position": number, "time": now()}
+
+
+def from_edited(text: str, selected: list[tuple[int, dict]]) -> EditResult:
+    """Pair each line with the numbered comment above it and say what became of every selected event.
+
+    A comment names a held event once; a line with no unclaimed comment above it is a new held event; a
+    selected event whose comment or line is gone is discarded.
+    """
+    by_place = dict(selected)
+    result = EditResult()
+    claimed: set[int] = set()
+    paired: set[int] = set()
+    current: int | None = None
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.startswith(COMMENT):
+            marker = MARKER.match(line)
+            place = int(marker.group(1)) if marker else None
+            if place in by_place and place not in claimed:
+                claimed.add(place)
+                current = place
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        if current is None:
+            result.added.append(_added(line, number))
+            continue
+        old = by_place[current]
+        if line == text_of(old).strip():
+            result.unchanged += 1
+        else:
+            result.replaced[current] = _edited(line, old)
+        paired.add(current)
+        current = None
+    result.discarded = set(by_place) - paired
+    return result
 
 
 class MemoryRejects:
