@@ -121,7 +121,7 @@ def test_kill_during_a_large_ingestion_leaves_the_old_or_the_new_state(tmp_path,
     ingest(new_store, [big], MemoryRejects())
     new = new_store.snapshot().tables
     chance = random.Random(3)
-    for _ in range(5):  # killed at a random moment of the ingestion, parsing and saving included
+    for _ in range(3):  # killed at a random moment of the ingestion, parsing and saving included
         process = subprocess.Popen([sys.executable, str(PROCESS), *dirs, "ingest", str(big)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_writer(data, process)

@@ -43,6 +43,16 @@ def _positive(what: str):
     return parse
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate < 1:
+        raise argparse.ArgumentTypeError(f"--discount must be a yearly rate from 0 to below 1, got {text!r}")
+    return rate
+
+
 def _table(text: str) -> str:
     if text not in ev.tables():
         raise argparse.ArgumentTypeError(f"unknown table {text!r} (choose from {', '.join(ev.tables())})")
@@ -145,6 +155,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("directory", metavar="DIR")
     _format(sub, EXPORT_FORMATS)
     sub.add_argument("--force", action="store_true", help="replace files that already exist")
+
+    sub = command("predict", "predicted CLV: BG/NBD and Gamma-Gamma fitted to the orders",
+                  "Fit the BG/NBD model (repeat purchases) and the Gamma-Gamma model (order values) by maximum "
+                  "likelihood, time in weeks, and rank customers by predicted CLV: expected revenue over the horizon, "
+                  "discounted. With a holdout, compare predicted and actual repeat purchases after the calibration end.",
+                  "predict --holdout 39 --top 20 --plot tracking.png")
+    period = sub.add_mutually_exclusive_group()
+    period.add_argument("--calibration-end", metavar="DATE", help="fit on orders up to this day (YYYY-MM-DD); "
+                        "later orders are the holdout (default: the last order day)")
+    period.add_argument("--holdout", type=_positive("--holdout"), metavar="WEEKS",
+                        help="fit on all but the last WEEKS weeks and compare with what happened in them")
+    sub.add_argument("--horizon", type=_positive("--horizon"), default=52, metavar="WEEKS",
+                     help="weeks to predict (default 52)")
+    sub.add_argument("--top", type=_positive("--top"), default=10, metavar="X", help="customers to list (default 10)")
+    sub.add_argument("--discount", type=_rate, default=0.10, metavar="RATE",
+                     help="yearly discount rate for predicted CLV (default 0.10)")
+    _format(sub, ("table", "json", "csv"))
+    sub.add_argument("--output", metavar="FILE", help="write to FILE instead of the screen")
+    sub.add_argument("--plot", metavar="FILE", help="with a holdout: draw the tracking chart as a PNG into FILE")
 
     command("menu", "the interactive menu (the default)", "The interactive menu.", "menu --data-dir /srv/clv/data")
     return parser

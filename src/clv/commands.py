@@ -7,8 +7,11 @@ exit status. `run` dispatches on the name argparse put in `args.run`.
 from __future__ import annotations
 
 import argparse
+import shutil
 from dataclasses import dataclass
 from typing import TextIO
+
+import pandas as pd
 
 from . import display, rejects_view
 from . import events as ev
@@ -150,13 +153,35 @@ def export(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def predict(ctx: Context, args: argparse.Namespace) -> int:
+    from . import predict_view  # scipy loads only for this command
+    from .predict import predict as fit_and_predict
+
+    orders = ctx.store.snapshot().current()[ev.ORDERS]
+    purchases = pd.DataFrame({"customer_id": orders[ev.CUSTOMER_FIELD], "time": orders["created"],
+                              "amount": orders["amount"]})
+    result = fit_and_predict(purchases, args.calibration_end, args.horizon, args.discount, args.holdout)
+    for warning in result.warnings:
+        ctx.say(f"warning: {warning}")
+    width = shutil.get_terminal_size().columns
+    document = Document(lambda: predict_view.as_dict(result, args.top),
+                        lambda: predict_view.render_text(result, args.top, width, display.can_draw_unicode(ctx.stdout)),
+                        lambda: predict_view.rows_for_csv(result, args.top))
+    if emit(document, args.format, ctx.stdout, args.output, display.page):
+        ctx.say(f"wrote {args.output}")
+    if args.plot:
+        predict_view.plot_png(result, args.plot)
+        ctx.say(f"wrote {args.plot}")
+    return 0
+
+
 def menu(ctx: Context, args: argparse.Namespace) -> int:
     return run_menu(ctx, COMMANDS)
 
 
 COMMANDS = {
     "ingest": ingest, "ltv": ltv, "display": display_tables, "reprocess": reprocess, "rejects": rejects,
-    "stats": stats, "customer": customer, "export": export, "menu": menu,
+    "stats": stats, "customer": customer, "export": export, "predict": predict, "menu": menu,
 }
 
 

@@ -45,18 +45,22 @@ def ingest_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) 
         commands["ingest"](ctx, Namespace(paths=paths, format="text"))
 
 
-def ltv_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+def _whole_number(ctx, ask: Callable[[str], str], question: str) -> int | None:
+    """A positive whole number, asked again until it is one; None when the answer is empty."""
     while True:
-        answer = ask("How many top customers (X)? ").strip()
+        answer = ask(question).strip()
         if not answer:
-            return
+            return None
         try:
-            x = positive_int(answer)
+            return positive_int(answer)
         except ValueError as exc:
             ctx.say(f"{exc}; try again, or press Enter to go back")
-            continue
+
+
+def ltv_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+    x = _whole_number(ctx, ask, "How many top customers (X)? ")
+    if x is not None:
         commands["ltv"](ctx, Namespace(x=x, format="table", output=None))
-        return
 
 
 def display_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
@@ -102,6 +106,15 @@ def rejects_action(ctx, commands: dict[str, Command], ask: Callable[[str], str])
         rejects("edit")
 
 
+def predict_action(ctx, commands: dict[str, Command], ask: Callable[[str], str]) -> None:
+    top = _whole_number(ctx, ask, "How many top customers (X)? ")
+    if top is None:
+        return
+    holdout = _whole_number(ctx, ask, "Holdout weeks to check the model against (Enter for none)? ")
+    commands["predict"](ctx, Namespace(calibration_end=None, holdout=holdout, horizon=52, top=top, discount=0.10,
+                                       format="table", output=None, plot=None))
+
+
 Action = Callable[[object, dict[str, Command], Callable[[str], str]], None]
 # The seed's four options keep their numbers; further options follow Exit.
 OPTIONS: list[tuple[str, Action | None]] = [
@@ -114,6 +127,7 @@ OPTIONS: list[tuple[str, Action | None]] = [
     ("Customer", customer_action),
     ("Export", export_action),
     ("Rejects", rejects_action),
+    ("Predict", predict_action),
 ]
 
 
