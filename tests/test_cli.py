@@ -1,4 +1,4 @@
-"""The subcommands as a shell script uses them: output formats and exit statuses (SPEC §6)."""
+"""The subcommands as a shell script uses them: output formats and exit statuses (docs/contract.md)."""
 from __future__ import annotations
 
 import csv

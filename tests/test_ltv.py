@@ -1,4 +1,4 @@
-"""LTV by hand (SPEC §5): weeks run Sunday 00:00 to Saturday 24:00 UTC."""
+"""LTV by hand (docs/contract.md): weeks run Sunday 00:00 to Saturday 24:00 UTC."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""The menu driven through standard input, as a person (or a here-document) would (SPEC §6)."""
+"""The menu driven through standard input, as a person (or a here-document) would (docs/contract.md)."""
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,4 @@
-"""The Parquet store: persistence, atomic commits, damage and locking (SPEC §4)."""
+"""The Parquet store: persistence, atomic commits, damage and locking (docs/contract.md)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""Every rejection code of SPEC §3 that a single event can earn, with its message."""
+"""Every rejection code of docs/contract.md that a single event can earn, with its message."""
 from __future__ import annotations
 
 import pandas as pd

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +32,7 @@ from . import events as ev
 from . import tables as tb
 from .atomic import fsync_path, staged
 from .errors import StoreError
+from .timefmt import now
 from .validation import TAGS_DTYPE, TAGS_TYPE
 
 try:
@@ -187,7 +187,7 @@ class ParquetStore:
             os.close(fd)
             raise StoreError(f"the store in {self.data_dir} is being written by {holder}; "
                              "try again when it is done") from None
-        since = datetime.now(UTC).isoformat(timespec="seconds")
+        since = now()
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} ({command}), since {since}\n".encode(), 0)
