@@ -1,6 +1,9 @@
 """Write the store's tables and the full LTV ranking to files a spreadsheet opens."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -8,11 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import events as ev
-from .atomic import staged
+from .atomic import fsync_path, uninterrupted
 from .defaults import EXPORT_FORMATS
 from .display import tags_json
 from .errors import ClvError
 from .ltv import ltv_table
+from .reader import printable
 from .store import Snapshot
 from .timefmt import iso_column
 
@@ -22,7 +26,7 @@ class FilesExist(ClvError):
 
     def __init__(self, paths: list[Path]) -> None:
         more = f" ({len(paths)} files would be replaced)" if len(paths) > 1 else ""
-        super().__init__(f"{paths[0]} already exists; use --force to overwrite{more}")
+        super().__init__(f"{printable(str(paths[0]))} already exists; use --force to overwrite{more}")
         self.paths = paths
 
 
@@ -38,17 +42,19 @@ def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    with staged(path) as temporary:
-        if fmt == "csv":
-            _for_csv(frame).to_csv(temporary, index=False)
-        else:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
+    if fmt == "csv":
+        _for_csv(frame).to_csv(path, index=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    fsync_path(path)
 
 
 def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: bool = False) -> list[Path]:
-    """customers, site_visits, images, orders and ltv (every customer, ranked) into directory.
+    """Every table and ltv (every customer, ranked) into directory, all or nothing.
 
-    Existing files are never overwritten unless force is set; then each file is replaced atomically.
+    The files are written into a hidden folder inside directory first and moved into place only when all
+    are complete, so an error or Ctrl-C leaves the directory as it was. Existing files are never
+    overwritten unless force is set.
     """
     if fmt not in EXPORT_FORMATS:
         raise ClvError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
@@ -58,10 +64,21 @@ def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: b
     existing = [path for path in targets.values() if path.exists()]
     if existing and not force:
         raise FilesExist(existing)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for name, path in targets.items():
-            _write(frames[name], path, fmt)
+        staging = Path(tempfile.mkdtemp(prefix=".clv-export-", dir=folder))
+        try:
+            for name, path in targets.items():
+                _write(frames[name], staging / path.name, fmt)
+            with uninterrupted():  # once every file is complete, the moves finish together
+                for path in targets.values():
+                    os.replace(staging / path.name, path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created and not any(folder.iterdir()):
+                folder.rmdir()
     except OSError as exc:
-        raise ClvError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+        raise ClvError(f"cannot write to {printable(str(folder))}: {exc.strerror or exc}; "
+                       "nothing was exported") from None
     return list(targets.values())

@@ -149,18 +149,23 @@ def _ingest_file(path: Path | str, tables: dict, seq: int, summary: Summary, hel
         progress.start(summary.source)
     try:
         parsed = read_file(path)
+        if progress:
+            progress.parsed(len(parsed.entries))
+        applied = bt.apply(tables, parsed.entries, seq, progress.advance if progress else None)
+        if progress:
+            progress.stage("checking keys and versions")
+        held_now = _held(applied, parsed.entries, parsed.positions, parsed.source)
     except InputError as exc:
         summary.error = str(exc)
+    except Exception as exc:  # a bug must cost this file only, never the other files of the run
+        log.exception("unexpected error while ingesting %s", summary.source)
+        summary.error = f"{summary.source}: unexpected {type(exc).__name__}: {exc} (details in process.log)"
+    if summary.error:
         summary.store_size_after = summary.store_size_before
         return tables, seq, summary.store_size_before
-    if progress:
-        progress.parsed(len(parsed.entries))
-    applied = bt.apply(tables, parsed.entries, seq, progress.advance if progress else None)
-    if progress:
-        progress.stage("checking keys and versions")
     _count(applied, summary)
     summary.store_size_after = summary.store_size_before + summary.ingested
-    held.extend(_held(applied, parsed.entries, parsed.positions, parsed.source))
+    held.extend(held_now)
     _log_duplicates(applied, parsed.source, parsed.positions)
     summary.seconds = time.perf_counter() - started
     return applied.tables, seq + len(parsed.entries), summary.store_size_after

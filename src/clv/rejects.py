@@ -9,6 +9,7 @@ free of any editor so they can be tested on their own.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,10 +55,41 @@ def record(entry: object, reason: str, message: str, source: str, position: int,
     return held
 
 
+def dumps(value: object, sort_keys: bool = False) -> bytes:
+    """JSON bytes of any parsed value; values nested deeper than orjson writes go through a loop of our own."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+    except orjson.JSONEncodeError:
+        return _dumps_deep(value, sort_keys)
+
+
+def _dumps_deep(value: object, sort_keys: bool) -> bytes:
+    """The same JSON as orjson, built with an explicit stack instead of recursion."""
+    out: list[bytes] = []
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):  # a piece of punctuation pushed below
+            out.append(item)
+        elif isinstance(item, dict):
+            pairs = sorted(item.items()) if sort_keys else list(item.items())
+            stack.append(b"}")
+            for n, (key, inner) in reversed(list(enumerate(pairs))):
+                stack.extend([inner, orjson.dumps(str(key)) + b":", *([b","] if n else [])])
+            stack.append(b"{")
+        elif isinstance(item, list):
+            stack.append(b"]")
+            for n, inner in reversed(list(enumerate(item))):
+                stack.extend([inner, *([b","] if n else [])])
+            stack.append(b"[")
+        else:
+            out.append(orjson.dumps(item))
+    return b"".join(out)
+
+
 def held_key(held: dict) -> bytes:
     """One rejected event: its content and where it stood (equal events elsewhere are held each)."""
-    content = orjson.dumps(held["event"], option=orjson.OPT_SORT_KEYS) if "event" in held else \
-        str(held.get("raw", "")).encode()
+    content = dumps(held["event"], sort_keys=True) if "event" in held else str(held.get("raw", "")).encode()
     return orjson.dumps([held.get("source"), held.get("position")]) + content
 
 
@@ -86,7 +118,7 @@ def entry_of(held: dict) -> object:
 
 def text_of(held: dict) -> str:
     """The held event as one line: compact JSON, or the raw line as it was read."""
-    return orjson.dumps(held["event"]).decode() if "event" in held else str(held.get("raw", ""))
+    return dumps(held["event"]).decode() if "event" in held else str(held.get("raw", ""))
 
 
 def select(held: list[dict], reason: str | None = None, source: str | None = None,
@@ -212,13 +244,18 @@ class FileRejects:
         self.path = Path(path)
         self.location = str(self.path)
 
-    def load(self) -> list[dict]:
+    def _read(self) -> bytes:
         try:
-            lines = self.path.read_bytes().splitlines()
-        except FileNotFoundError:
-            return []
+            return self.path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):  # nothing was ever held there
+            return b""
         except OSError as exc:
-            raise StoreError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot read {printable(str(self.path))}: {exc.strerror or exc}") from None
+
+    def load(self) -> list[dict]:
+        """The held events; a last line still being written (or cut short by a crash) is not one yet."""
+        data = self._read()
+        lines = data.split(b"\n")
         held = []
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -228,23 +265,44 @@ class FileRejects:
             except orjson.JSONDecodeError:
                 value = None
             if not isinstance(value, dict):
-                raise StoreError(f"{self.path} line {number} is not a held event; fix or remove that line")
+                if number == len(lines):  # no newline after it: an append in progress, or torn by a crash
+                    break
+                raise StoreError(f"{printable(str(self.path))} line {number} is not a held event; "
+                                 "fix or remove that line")
             held.append(value)
         return held
 
     def _write(self, records: list[dict], mode: str, path: Path) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, mode) as out:
-            out.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+            out.write(b"".join(dumps(r) + b"\n" for r in records))
 
     def add(self, records: list[dict]) -> None:
-        if records:
+        """Append; a torn last line left by a crash is cut first, and a failed append is undone."""
+        if not records:
+            return
+        data = self._read()
+        whole = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
+        try:
+            if whole != len(data):
+                os.truncate(self.path, whole)
             self._write(records, "ab", self.path)
             fsync_path(self.path)
+        except OSError as exc:
+            try:
+                os.truncate(self.path, whole)
+            except OSError:
+                pass
+            raise StoreError(f"cannot hold rejected events in {printable(str(self.path))}: "
+                             f"{exc.strerror or exc}; nothing was stored") from None
 
     def replace(self, records: list[dict]) -> None:
-        with staged(self.path) as temporary:
-            self._write(records, "wb", temporary)
+        try:
+            with staged(self.path) as temporary:
+                self._write(records, "wb", temporary)
+        except OSError as exc:
+            raise StoreError(f"cannot rewrite {printable(str(self.path))}: {exc.strerror or exc}; "
+                             "the held events are as they were") from None
 
 
 def open_rejects(logs_dir: Path | str | None) -> Rejects:

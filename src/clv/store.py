@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -32,6 +33,7 @@ from . import events as ev
 from . import tables as tb
 from .atomic import fsync_path, staged
 from .errors import StoreError
+from .reader import printable
 from .timefmt import now
 from .validation import TAGS_DTYPE, TAGS_TYPE
 
@@ -41,6 +43,8 @@ except ImportError:  # not a POSIX system: the on-disk store cannot lock, --memo
     fcntl = None
 
 MANIFEST = "CURRENT"
+# A generation folder: its number, then the id of the store that wrote it (and a random part).
+GENERATION = re.compile(r"gen-(?P<number>\d{6,})-(?P<store>[0-9a-f]{8})(?P<random>[0-9a-f]{8})?")
 LOCK = "LOCK"
 FORMAT = 1
 COMPRESSION = "zstd"
@@ -110,6 +114,14 @@ def _to_frame(table: pa.Table, name: str) -> pd.DataFrame:
     return tb.conform(table.to_pandas(types_mapper=mapper, ignore_metadata=True), name)
 
 
+class _Missing(Exception):
+    """A table file the manifest names is not there (maybe a writer just switched generations)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
 class ParquetStore:
     """Tables as Parquet files under a data directory, switched atomically by a manifest."""
 
@@ -118,25 +130,52 @@ class ParquetStore:
         self.location = str(self.data_dir)
         self._snapshot: Snapshot | None = None
         self._lock_fd: int | None = None
+        self._store_id: str | None = None
+
+    def _damaged(self, path: Path, problem: object) -> StoreError:
+        first_line = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+        return StoreError(f"store file {printable(str(path))} is damaged ({printable(first_line)}); "
+                          "it was left as it is")
+
+    def _generations(self) -> list[Path]:
+        try:
+            return [p for p in self.data_dir.iterdir() if p.name.startswith("gen-") and p.is_dir()]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot open the store in {printable(str(self.data_dir))}: "
+                             f"{exc.strerror or exc}") from None
 
     def _read_manifest(self) -> dict | None:
         path = self.data_dir / MANIFEST
         try:
             text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
+            if any(GENERATION.fullmatch(p.name) for p in self._generations()):
+                raise StoreError(f"the store in {printable(str(self.data_dir))} has table files but no {MANIFEST} "
+                                 "manifest; it was left as it is (restore the manifest, or move the folder away to "
+                                 "start a new store)") from None
             return None
-        except OSError as exc:
-            raise StoreError(f"cannot read store file {path}: {exc.strerror or exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self._damaged(path, getattr(exc, "strerror", None) or exc) from None
         try:
             manifest = json.loads(text)
             if manifest.get("format") != FORMAT:
                 raise ValueError("unexpected content")
-            unknown = set(manifest["tables"]) - set(ev.tables())
+            files = manifest["tables"]
+            unknown = set(files) - set(ev.tables())
             if unknown:
                 raise ValueError(f"tables of unknown event types: {', '.join(sorted(unknown))}")
-            int(manifest["generation"]), int(manifest["next_seq"])
+            if not all(isinstance(v, str) and GENERATION.fullmatch(v.split("/")[0]) for v in files.values()):
+                raise ValueError("table paths are not generation files")
+            if type(manifest["generation"]) is not int or type(manifest["next_seq"]) is not int:
+                raise ValueError("generation and next_seq must be whole numbers")
+            last = manifest.get("last_ingest")
+            if last is not None and not (isinstance(last.get("time"), str) and isinstance(last.get("sources"), list)
+                                         and all(isinstance(s, str) for s in last["sources"])):
+                raise ValueError("last_ingest is not a time and a list of sources")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StoreError(f"store file {path} is damaged ({exc}); it was left as it is") from None
+            raise self._damaged(path, exc) from None
         return manifest
 
     def _load(self, manifest: dict) -> Snapshot:
@@ -149,13 +188,14 @@ class ParquetStore:
             try:
                 loaded[name] = _to_frame(pq.read_table(path), name)
             except FileNotFoundError:
-                raise
+                raise _Missing(path) from None
             except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as exc:
-                raise StoreError(f"store file {path} is damaged ({exc}); it was left as it is") from None
-        return Snapshot(loaded, int(manifest["next_seq"]), int(manifest["generation"]), manifest.get("last_ingest"))
+                raise self._damaged(path, exc) from None
+        return Snapshot(loaded, manifest["next_seq"], manifest["generation"], manifest.get("last_ingest"))
 
     def snapshot(self) -> Snapshot:
         """Load the committed state, or reuse it when no other process has committed since."""
+        missing = None
         for _ in range(3):
             manifest = self._read_manifest()
             if manifest is None:
@@ -167,10 +207,10 @@ class ParquetStore:
             try:
                 self._snapshot = self._load(manifest)
                 return self._snapshot
-            except FileNotFoundError:
-                continue  # a writer switched generations while we read; read the new one
-        missing = self.data_dir / next(iter(manifest["tables"].values()))
-        raise StoreError(f"store file {missing} is missing; the store in {self.data_dir} is damaged")
+            except _Missing as gone:  # a writer may have switched generations while we read: read the new one
+                missing = gone.path
+        raise StoreError(f"store file {printable(str(missing))} is missing; the store in "
+                         f"{printable(str(self.data_dir))} is damaged and was left as it is")
 
     def _acquire(self) -> None:
         if fcntl is None:
@@ -179,18 +219,22 @@ class ParquetStore:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.data_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreError(f"cannot open the store in {self.data_dir}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot open the store in {printable(str(self.data_dir))}: "
+                             f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
+            holder = printable(os.read(fd, 4096).decode("utf-8", "replace").strip()) or "another process"
             os.close(fd)
-            raise StoreError(f"the store in {self.data_dir} is being written by {holder}; "
+            raise StoreError(f"the store in {printable(str(self.data_dir))} is being written by {holder}; "
                              "try again when it is done") from None
         since = now()
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()} ({command}), since {since}\n".encode(), 0)
+        command = printable(" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))[:200]
+        try:  # who holds the lock, for the message another writer gets; the lock itself is the flock
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} ({command}), since {since}\n".encode(), 0)
+        except OSError:
+            pass
         self._lock_fd = fd
 
     def _release(self) -> None:
@@ -212,36 +256,52 @@ class ParquetStore:
         """Write a new generation beside the old one, then switch the manifest to it."""
         if self._lock_fd is None:
             raise RuntimeError("commit outside writing()")
-        name = f"gen-{snapshot.generation:06d}-{uuid.uuid4().hex[:8]}"
+        previous = self._read_manifest()
+        self._store_id = (previous or {}).get("store_id") or uuid.uuid4().hex[:8]
+        name = f"gen-{snapshot.generation:06d}-{self._store_id}{uuid.uuid4().hex[:8]}"
         folder = self.data_dir / name
-        folder.mkdir()
+        try:
+            folder.mkdir()
+            files = self._write_tables(snapshot, folder)
+            manifest = {"format": FORMAT, "store_id": self._store_id, "generation": snapshot.generation,
+                        "next_seq": snapshot.next_seq, "tables": files, "last_ingest": snapshot.last_ingest}
+            with staged(self.data_dir / MANIFEST) as temporary:
+                temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        except (OSError, pa.ArrowException) as exc:
+            shutil.rmtree(folder, ignore_errors=True)  # the half-written generation this commit made
+            raise StoreError(f"cannot save the store in {printable(str(self.data_dir))}: "
+                             f"{getattr(exc, 'strerror', None) or exc}; it is as it was") from None
+        try:
+            fsync_path(self.data_dir)
+        except OSError:
+            pass  # the switch is made; the folder's own flush is the file system's to finish
+        self._snapshot = snapshot
+        self._sweep(name, previous)
+
+    def _write_tables(self, snapshot: Snapshot, folder: Path) -> dict[str, str]:
+        """One Parquet file per table in folder; Arrow releases the GIL while it encodes, so they go side by side."""
         def write(table: str) -> None:
             path = folder / f"{table}.parquet"
             pq.write_table(pa.Table.from_pandas(snapshot.tables[table], preserve_index=False), path,
                            compression=COMPRESSION)
             fsync_path(path)
 
-        # Arrow releases the GIL while it encodes and writes, so the tables go out side by side.
         names = list(snapshot.tables)
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
             list(pool.map(write, names))
-        files = {table: f"{name}/{table}.parquet" for table in names}
         fsync_path(folder)
-        manifest = {"format": FORMAT, "generation": snapshot.generation, "next_seq": snapshot.next_seq,
-                    "tables": files, "last_ingest": snapshot.last_ingest}
-        with staged(self.data_dir / MANIFEST) as temporary:
-            temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        fsync_path(self.data_dir)
-        self._snapshot = snapshot
-        self._sweep(keep=name)
+        return {table: f"{folder.name}/{table}.parquet" for table in names}
 
-    def _sweep(self, keep: str) -> None:
-        """Remove generations and staged manifests no manifest points to (left by crashes too)."""
-        for path in self.data_dir.iterdir():
-            if path.name.startswith("gen-") and path.name != keep:
+    def _sweep(self, keep: str, previous: dict | None) -> None:
+        """Remove the generations this store wrote and no longer points to; nothing else in the folder.
+
+        Those are the one the previous manifest named, and any left by a crash, which carry this store's id.
+        """
+        ours = {p.split("/")[0] for p in (previous or {}).get("tables", {}).values()}
+        for path in self._generations():
+            match = GENERATION.fullmatch(path.name)
+            if path.name != keep and match and (path.name in ours or match["store"] == self._store_id):
                 shutil.rmtree(path, ignore_errors=True)
-            elif path.name.startswith(f".{MANIFEST}.") and path.name.endswith(".tmp"):
-                path.unlink(missing_ok=True)
 
 
 def open_store(data_dir: Path | str | None) -> Store:
