@@ -27,7 +27,8 @@ def test_ingest_json_summary_has_the_spec_keys(dirs):
     assert SUMMARY_KEYS <= set(figures)
     assert figures["read"] == figures["ingested"] + figures["updated"] + figures["duplicates"] + figures["rejected"]
     assert figures["rejected_by_reason"]["malformed"] == 2
-    assert "files" not in figures
+    assert [f["source"] for f in figures["files"]] == [str(MESSY)]  # one shape for one file or many
+    assert figures["failed_files"] == 0 and figures["files"][0]["error"] is None
 
 
 def test_ingest_of_several_files_lists_each(dirs, tmp_path):
@@ -51,13 +52,13 @@ def test_ingest_text_summary_and_logs(dirs, tmp_path):
 
 @pytest.mark.parametrize("args, status, words", [
     (["ingest", "missing.json"], 1, "missing.json: no such file or directory"),
-    (["ltv", "3"], 1, "no data"),
+    (["ltv", "3"], 1, "no store in"),
     (["ltv", "abc"], 2, "X must be a positive whole number, got 'abc'"),
     (["ltv", "0"], 2, "positive whole number"),
     (["ltv", "-2"], 2, "positive whole number"),
     (["ltv", "2.5"], 2, "positive whole number"),
     (["ltv"], 2, "required: X"),
-    (["frobnicate"], 2, "invalid choice"),
+    (["frobnicate"], 2, "unknown command 'frobnicate'"),
     (["display", "users"], 2, "unknown table 'users'"),
     (["ltv", "3", "--format", "xml"], 2, "invalid choice"),
 ])

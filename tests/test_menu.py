@@ -16,7 +16,8 @@ def test_menu_lists_the_seed_options_with_their_numbers():
 
 
 @pytest.mark.parametrize("answer, name", [("1", "Ingest"), (" ltv ", "LTV"), ("DISPLAY", "Display"),
-                                          ("4", "Exit"), ("exit", "Exit"), ("5", "Reprocess")])
+                                          ("4", "Exit"), ("exit", "Exit"), ("q", "Exit"), ("QUIT", "Exit"),
+                                          ("5", "Reprocess"), ("stats", "Stats"), ("Overview", "Stats")])
 def test_options_by_number_or_name_in_any_case(answer, name):
     assert choose(answer)[0] == name
 
@@ -58,7 +59,7 @@ def test_end_of_input_leaves_cleanly_at_any_prompt(dirs):
 
 
 def test_errors_in_an_action_bring_the_menu_back(dirs, tmp_path):
-    result = run(dirs, stdin=f"2\n3\n1\n{tmp_path / 'nope.json'}\n2\nzero\n0\n\n4\n")
+    result = run(dirs, stdin=f"2\n3\n1\n{tmp_path / 'nope.json'}\n\n2\nzero\n0\n\n4\n")
     assert result.returncode == 0
     assert "no data" in result.stderr
     assert "nope.json: no such file or directory" in result.stderr

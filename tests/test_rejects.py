@@ -11,7 +11,7 @@ import pytest
 
 from clv.rejects import from_edited, select, to_editable
 
-from helpers import MESSY, PROCESS, order, run, write_lines
+from helpers import MESSY, PROCESS, SAMPLE, order, run, write_lines
 
 EDIT_PROMPT = "Edit them now? [y/N] "
 REPROCESS_PROMPT = "Reprocess the held events now? [Y/n] "
@@ -93,6 +93,7 @@ def test_json_and_jsonl_hold_the_records_with_their_place(messy):
 
 
 def test_nothing_held(dirs):
+    assert run([*dirs, "ingest", SAMPLE]).returncode == 0  # a store that holds nothing (no store at all: "no store")
     assert run([*dirs, "rejects"]).stdout == "no rejected events are held\n"
     assert held(dirs) == []
     assert run([*dirs, "rejects", "--format", "jsonl"]).stdout == ""

@@ -2,7 +2,9 @@
 ingestion, the pager for a long table, and Ctrl-D to leave."""
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import sys
 
@@ -14,7 +16,7 @@ from clv.rejects import MemoryRejects
 from clv.store import ParquetStore
 
 from bench.generate import generate, write
-from helpers import PROCESS, SAMPLE, customer, run, write_json
+from helpers import DATA, MESSY, PROCESS, SAMPLE, customer, run, write_json
 
 MENU = "Choose an option: "
 PATH_PROMPT = r"go back\): "
@@ -48,12 +50,22 @@ def test_tab_completes_a_path_at_the_ingest_prompt(tmp_path):
     child.expect(MENU)
     child.send("2\r")
     child.expect(r"\(X\)\? ")
-    child.send("\x1b[A\x1b[A")  # arrow up twice recalls the path typed before
-    child.expect("only-one-file-like-this.json")
-    child.send("\x15")  # Ctrl-U clears the line again
+    child.send("\x1b[A")  # each prompt has its own history: nothing typed here before, no path
     child.send("1\r")
     child.expect("96f55c7d8f42")
     child.expect(MENU)
+    child.send("\x1b[A")  # at the menu, Up brings back the last menu answer ("2"), never a path
+    child.expect("2")
+    child.send("\x15only-one\t\r")  # and Tab completes nothing at the menu
+    child.expect("'only-one' is not an option")
+    child.expect(MENU)
+    child.send("1\r")
+    child.expect(PATH_PROMPT)
+    child.send("\x1b[A")  # at the path prompt, Up brings back the path
+    child.expect("only-one-file-like-this.json")
+    child.send("\x15\r")
+    child.expect(MENU)
+    assert "only-one-file-like-this" not in child.before
     leave(child)
 
 
@@ -99,3 +111,62 @@ def test_no_progress_bar_when_output_is_piped(tmp_path):
     write(generate(150_000, seed=22), big, "json")
     result = run(["--data-dir", str(tmp_path / "data"), "--logs-dir", str(tmp_path / "logs"), "ingest", str(big)])
     assert result.returncode == 0 and result.stderr == ""
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
+
+
+def test_an_analyst_session_at_80_columns(tmp_path):
+    """Ingest a file and a folder, rank, look a customer up, list the rejects, export and quit, in an 80-column
+    terminal: every line the tool draws fits, and the session ends cleanly."""
+    folder = tmp_path / "dumps"
+    shutil.copytree(DATA / "folder_dump", folder)
+    child = pexpect.spawn(sys.executable, [str(PROCESS), "--data-dir", str(tmp_path / "data"), "--logs-dir",
+                                           str(tmp_path / "logs")],
+                          env={**os.environ, "TERM": "xterm", "PAGER": "cat", "COLUMNS": "80"}, encoding="utf-8",
+                          dimensions=(24, 80), timeout=30, cwd=str(tmp_path))
+    screen = io.StringIO()
+    child.logfile_read = screen
+    child.expect(MENU)
+    child.send("1\r")
+    child.expect(PATH_PROMPT)
+    child.send(f"{MESSY}\r")
+    child.expect("store size: 0 → 6 rows")
+    child.expect(MENU)
+    child.send("ingest\r")
+    child.expect(PATH_PROMPT)
+    child.send("dumps\r")
+    child.expect("skipped: ")
+    child.expect(MENU)
+    child.send("LTV\r")
+    child.expect(r"\(X\)\? ")
+    child.send("5\r")
+    child.expect(r"the top \d+ holds? ")
+    child.expect(MENU)
+    child.send("7\r")
+    child.expect(r"go back\): ")
+    child.send("c1\r")
+    child.expect("rank 1 of")
+    child.expect(MENU)
+    child.send("rejects\r")
+    child.expect(r"held rejected events match")
+    child.expect(r"Edit them now\? \[y/N\] ")
+    child.send("n\r")
+    child.expect(MENU)
+    child.send("8\r")
+    child.expect(PATH_PROMPT)
+    child.send("out\r")
+    child.expect(r"\[csv\]: ")
+    child.send("\r")
+    child.expect("wrote out/ltv.csv")
+    child.expect(MENU)
+    child.send("q\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    lines = ANSI.sub("", screen.getvalue()).replace("\r\n", "\n").split("\n")
+    drawn = [line.split("\r")[-1] for line in lines]
+    too_wide = [line for line in drawn if len(line) > 80 and "(empty to go back): " not in line]  # typed
+    assert not too_wide, too_wide
+    assert sum(line.startswith("+--") for line in drawn) >= 10  # the tables were drawn
+    assert (tmp_path / "out" / "ltv.csv").exists()

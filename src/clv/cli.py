@@ -6,7 +6,11 @@ pandas is loaded, and the commands module is imported only to run one.
 from __future__ import annotations
 
 import argparse
+import difflib
+import io
 import logging
+import re
+import signal
 import sys
 from contextlib import redirect_stdout
 from typing import TextIO
@@ -15,7 +19,8 @@ from . import __version__, logsetup
 from . import events as ev
 from .defaults import DATA_DIR, DISPLAY_LIMIT, EXPORT_FORMATS, LOGS_DIR, PROG
 from .errors import ClvError, UsageError
-from .prompt import positive_int
+from .prompt import positive_int, shown
+from .terminal import escape, escaping
 
 EXIT_CODES = "exit status: 0 success, 1 failure (file, store or no data), 2 bad usage, 130 interrupted"
 INSTALL_HINT = "install the tool first: pip install -r requirements.txt"
@@ -30,17 +35,48 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> None:
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        found = INVALID_CHOICE.search(message)
+        if found and message.startswith("argument command:"):
+            choices = re.findall(r"'([^']*)'", found["choices"])
+            match = _closest(found["given"].strip("'"), choices)
+            hint = f"; did you mean '{match}'?" if match else f" (commands: {', '.join(choices)})"
+            raise UsageError(f"{self.prog}: unknown command {found['given']}{hint} (see --help)")
+        raise UsageError(f"{self.prog}: {message}{_did_you_mean(message)} (see --help)")
 
 
-def _positive(what: str):
-    """An argparse type for a positive whole number named `what` in its message."""
+INVALID_CHOICE = re.compile(r"invalid choice: (?P<given>'.*?') \(choose from (?P<choices>.*)\)$")
+GLOBAL_VALUED = ("--data-dir", "--logs-dir")  # global options that take a value
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _did_you_mean(message: str) -> str:
+    """'; did you mean 'ingest'?' for an invalid choice close to a valid one (a command, a format, a reason)."""
+    found = INVALID_CHOICE.search(message)
+    if not found:
+        return ""
+    choices = re.findall(r"'([^']*)'", found["choices"])
+    match = _closest(found["given"].strip("'"), choices)
+    return f"; did you mean '{match}'?" if match else ""
+
+
+def _positive(what: str, most: int | None = None, unit: str = ""):
+    """An argparse type for a positive whole number named `what` in its message, at most `most`."""
     def parse(text: str) -> int:
         try:
-            return positive_int(text, what)
+            number = positive_int(text, what)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+        if most is not None and number > most:
+            raise argparse.ArgumentTypeError(f"{what} must be at most {most:,}{unit}, got {number:,}")
+        return number
     return parse
+
+
+MOST_WEEKS = 5200  # a hundred years
 
 
 def _rate(text: str) -> float:
@@ -54,9 +90,11 @@ def _rate(text: str) -> float:
 
 
 def _table(text: str) -> str:
-    if text not in ev.tables():
-        raise argparse.ArgumentTypeError(f"unknown table {text!r} (choose from {', '.join(ev.tables())})")
-    return text
+    if text.lower() in ev.tables():
+        return text.lower()
+    match = _closest(text, list(ev.tables()))
+    hint = f"; did you mean '{match}'?" if match else ""
+    raise argparse.ArgumentTypeError(f"unknown table {shown(text)} (choose from {', '.join(ev.tables())}){hint}")
 
 
 def _globals(suppress: bool) -> argparse.ArgumentParser:
@@ -78,9 +116,9 @@ def _globals(suppress: bool) -> argparse.ArgumentParser:
     return parent
 
 
-def _format(parser: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
-    parser.add_argument("--format", choices=choices, default=choices[0],
-                        help=f"how to print the result (default {choices[0]})")
+def _format(parser: argparse.ArgumentParser, choices: tuple[str, ...], help: str | None = None) -> None:
+    parser.add_argument("--format", choices=choices, default=choices[0], type=str.lower,
+                        help=help or f"how to print the result (default {choices[0]})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,19 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.set_defaults(run="menu")
     commands = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)
+    parser.commands = {}
 
     def command(name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=description, parents=after,
                                   epilog=f"example: {PROG} {example}\n{EXIT_CODES}",
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.set_defaults(run=name)
+        parser.commands[name] = sub
         return sub
 
     sub = command("ingest", "load event files into the store",
                   "Load event files (JSON array, one object, or JSON Lines; a directory means its *.json, "
                   "*.jsonl and *.txt files).", "ingest sample_input/events.txt --format json")
     sub.add_argument("paths", nargs="+", metavar="PATH")
-    _format(sub, ("text", "json"))
+    _format(sub, ("text", "json", "csv"), "text: the summary a person reads; json: one object, totals and a files "
+            "list; csv: one row per file (default text)")
 
     sub = command("ltv", "top X customers by lifetime value", "Rank customers by 52 × (revenue per week) × 10.",
                   "ltv 10 --format csv --output top10.csv")
@@ -120,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     rows.add_argument("--limit", type=_positive("--limit"), default=DISPLAY_LIMIT, metavar="N",
                       help=f"rows per table (default {DISPLAY_LIMIT})")
     rows.add_argument("--all", action="store_const", const=None, dest="limit", help="every row")
+    _format(sub, ("table", "json", "csv"), "table: for a person; json: an object of tables, each with its row count "
+            "and rows; csv: the rows of one table (name one) (default table)")
 
     sub = command("reprocess", "run held rejected events through ingestion again",
                   "Run the events held in rejected_events.jsonl through ingestion again.", "reprocess --format json")
@@ -135,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--source", metavar="TEXT", help="only those whose source file contains TEXT")
     sub.add_argument("--contains", metavar="TEXT",
                      help="only those whose event (its JSON text, or the raw line) contains TEXT, in any case")
-    _format(sub, ("table", "json", "jsonl"))
+    _format(sub, ("table", "json", "jsonl", "csv"))
     sub.add_argument("--reprocess", action=argparse.BooleanOptionalAction, default=None,
                      help="after edit, reprocess the held events, or not (default: ask when in a terminal)")
     sub.set_defaults(ask=None)
@@ -148,12 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("customer", "one customer: fields, orders, activity and LTV rank",
                   "Everything the store knows about one customer id.", "customer 96f55c7d8f42")
     sub.add_argument("customer_id", metavar="ID")
+    _format(sub, ("text", "json", "csv"), "text: for a person; json: fields, figures and orders; csv: one row of "
+            "fields and figures (default text)")
 
     sub = command("export", "write the tables and the full LTV ranking to files",
                   "Write every table and ltv (every customer, ranked) as CSV or Parquet files into DIR.",
                   "export reports/2017-01 --format csv")
     sub.add_argument("directory", metavar="DIR")
-    _format(sub, EXPORT_FORMATS)
+    _format(sub, EXPORT_FORMATS, f"the files' format (default {EXPORT_FORMATS[0]})")
     sub.add_argument("--force", action="store_true", help="replace files that already exist")
 
     sub = command("predict", "predicted CLV: BG/NBD and Gamma-Gamma fitted to the orders",
@@ -166,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "later orders are the holdout (default: the last order day)")
     period.add_argument("--holdout", type=_positive("--holdout"), metavar="WEEKS",
                         help="fit on all but the last WEEKS weeks and compare with what happened in them")
-    sub.add_argument("--horizon", type=_positive("--horizon"), default=52, metavar="WEEKS",
+    sub.add_argument("--horizon", type=_positive("--horizon", MOST_WEEKS, " weeks (100 years)"), default=52, metavar="WEEKS",
                      help="weeks to predict (default 52)")
     sub.add_argument("--top", type=_positive("--top"), default=10, metavar="X", help="customers to list (default 10)")
     sub.add_argument("--discount", type=_rate, default=0.10, metavar="RATE",
@@ -179,30 +224,107 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _commands_case_insensitive(argv: list[str], names: list[str]) -> list[str]:
+    """The command word in lower case, as the menu takes names in any case ('LTV 10')."""
+    argv = list(argv)
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            i += 1
+            break
+        if token in GLOBAL_VALUED:
+            i += 2
+            continue
+        if not token.startswith("-") or token == "-":
+            break
+        i += 1
+    if i < len(argv) and argv[i].lower() in names and argv[i] not in names:
+        argv[i] = argv[i].lower()
+    return argv
+
+
+def _unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> UsageError:
+    """An unrecognised argument, with the option it was probably meant to be."""
+    sub = parser.commands.get(args.command) if args.command else parser
+    prog = sub.prog if sub is not None else parser.prog
+    options = [o for action in (sub or parser)._actions for o in action.option_strings if o.startswith("--")]
+    for extra in extras:
+        if extra.startswith("-") and extra != "-":
+            name = extra.split("=", 1)[0]
+            match = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+            hint = f"; did you mean {match[0]}?" if match else ""
+            return UsageError(f"{prog}: unknown option {shown(name)}{hint} (see --help)")
+    return UsageError(f"{prog}: unexpected argument{'s' if len(extras) > 1 else ''}: "
+                      f"{' '.join(shown(e) for e in extras)} (see --help)")
+
+
+def _tolerant(stdin: TextIO) -> TextIO:
+    """Input whose bytes are not UTF-8 is read as surrogates (shown later as \\xff), never a decoding error."""
+    if isinstance(stdin, io.TextIOWrapper) and stdin.errors == "strict":
+        try:
+            stdin.reconfigure(errors="surrogateescape")
+        except (ValueError, OSError, io.UnsupportedOperation):
+            pass
+    return stdin
+
+
+def _import_commands():
+    """The commands module (pandas and the rest load here). Ctrl-C while a compiled library initialises can
+    surface as an ImportError; a SIGINT seen meanwhile makes it the interruption it was."""
+    interrupted: list[bool] = []
+
+    def on_interrupt(signum, frame) -> None:
+        interrupted.append(True)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: no handler of our own
+        previous = None
+    try:
+        from . import commands
+    except ImportError as exc:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise ClvError(f"missing dependency {exc.name}: {INSTALL_HINT}") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return commands
+
+
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
-    """Run one command (or the menu); every error is one line on stderr and an exit status."""
-    stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
+    """Run one command (or the menu); every error is one line on stderr and an exit status.
+
+    stdout and stderr are wrapped in the one escaping stream (clv.terminal): nothing from a file, an argument
+    or a prompt reaches them with raw control characters.
+    """
+    stdin = _tolerant(stdin or sys.stdin)
+    stdout, stderr = escaping(stdout or sys.stdout), escaping(stderr or sys.stderr)
     try:
         try:
+            parser = build_parser()
+            argv = _commands_case_insensitive(sys.argv[1:] if argv is None else argv, list(parser.commands))
             with redirect_stdout(stdout):
-                args = build_parser().parse_args(argv)
+                args, extras = parser.parse_known_args(argv)
         except SystemExit as exc:  # --help and --version print and leave through argparse
             return int(exc.code or 0)
-        try:
-            from . import commands
-        except ImportError as exc:
-            raise ClvError(f"missing dependency {exc.name}: {INSTALL_HINT}") from None
+        if extras:
+            raise _unknown(parser, args, extras)
+        commands = _import_commands()
         if args.logs_dir is None and not args.memory:
             args.logs_dir = str(LOGS_DIR)
         if args.memory:
             args.data_dir = None
+        commands.require_store(args)  # before anything is created: a mistyped --data-dir makes no folders
         logsetup.configure(args.logs_dir)
         ctx = commands.make_context(args, stdin, stdout, stderr)
         return commands.run(ctx, args)
     except ClvError as exc:
         log.error("%s", exc)
-        print(f"error: {exc}", file=stderr)
+        print(f"error: {escape(str(exc))}", file=stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted; nothing was changed", file=stderr)
@@ -213,7 +335,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
         return int(exc.code or 0)
     except Exception as exc:  # a bug: say so in one line, keep the traceback in the log
         log.exception("unexpected error")
-        print(f"error: unexpected {type(exc).__name__}: {exc} (details in process.log)", file=stderr)
+        print(f"error: unexpected {type(exc).__name__}: {escape(str(exc))} (details in process.log)", file=stderr)
         return 1
 
 

@@ -1,14 +1,16 @@
 """The commands, one function each, shared by the command line and the menu.
 
 Each takes the Context (store, held rejects, the three streams) and the
-parsed arguments, prints its result in the format asked for, and returns the
-exit status. `run` dispatches on the name argparse put in `args.run`.
+parsed arguments, prints its result in the format asked for (data on stdout,
+status lines and warnings on stderr), and returns the exit status. `run`
+dispatches on the name argparse put in `args.run`. An action that can take
+more than a second shows a progress indicator on stderr in a terminal.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 import pandas as pd
@@ -16,18 +18,23 @@ import pandas as pd
 from . import display, rejects_view
 from . import events as ev
 from .defaults import PROG
-from .errors import ClvError
+from .errors import ClvError, StoreError, UsageError
 from .export import export as export_files
 from .ingest import ingest as ingest_files
 from .ingest import reprocess as reprocess_held
 from .ltv import distribution, ltv_table
-from .menu import Prompter, run_menu
+from .menu import Prompter, run_menu, yes_no
 from .output import Document, emit, frame_records
 from .overview import overview
-from .profile import customer_profile
-from .progress import TerminalProgress
+from .profile import customer_profile, profile_data, profile_row
+from .progress import TerminalProgress, working
 from .rejects import EditResult, Rejects, from_edited, open_rejects, select, to_editable
-from .store import Store, open_store
+from .store import MANIFEST, Store, open_store
+from .terminal import escape
+
+# Commands that only read: on a data directory that holds no store they say so and create nothing.
+READ_ONLY = ("ltv", "stats", "display", "customer", "rejects", "predict", "export")
+GENERATION_PREFIX = "gen-"
 
 
 @dataclass
@@ -44,27 +51,83 @@ class Context:
         """A status line for the person (not data): stderr."""
         print(text, file=self.stderr)
 
+    def screen(self) -> display.Screen:
+        """The width tables fit and whether the output can draw Unicode."""
+        return display.screen_of(self.stdout)
+
+
+def store_exists(data_dir: str | Path) -> bool:
+    """Whether a data directory holds a store: its manifest, or table files the store will judge itself."""
+    folder = Path(data_dir)
+    if (folder / MANIFEST).exists():
+        return True
+    try:
+        return any(entry.name.startswith(GENERATION_PREFIX) for entry in folder.iterdir())
+    except OSError:
+        return False
+
+
+def require_store(args: argparse.Namespace) -> None:
+    """A read-only command on a data directory with no store: one line, exit 1, nothing created.
+
+    (--memory is an empty store on purpose: its commands answer as for any empty store.)
+    """
+    if args.run in READ_ONLY and args.data_dir is not None and not store_exists(args.data_dir):
+        raise StoreError(f"no store in {args.data_dir}: nothing has been ingested there (check --data-dir, or "
+                         f"ingest some events first: {PROG} ingest PATH)")
+
 
 def make_context(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> Context:
     """Store and held rejects where the (resolved) global options say; None means memory."""
     return Context(open_store(args.data_dir), open_rejects(args.logs_dir), stdin, stdout, stderr)
 
 
+def _file_dict(summary) -> dict:
+    return dict(vars(summary), rejected_by_reason=dict(summary.rejected_by_reason))
+
+
+def _ingest_rows(result) -> pd.DataFrame:
+    """One CSV row per file: its figures, and its error if it could not be ingested."""
+    columns = ["source", "read", "ingested", "updated", "duplicates", "rejected", "orphans", "store_size_before",
+               "store_size_after", "seconds", "error"]
+    return pd.DataFrame([_file_dict(f) for f in result.files], columns=columns)
+
+
+def ingest_data(result) -> dict:
+    """The one JSON shape of an ingestion, for one file or many: the totals, then every file's own figures."""
+    data = result.as_dict()
+    data.pop("error", None)
+    data["files"] = [_file_dict(f) for f in result.files]
+    data["failed_files"] = len(result.failed)
+    data["notes"] = list(result.notes)
+    return data
+
+
 def ingest(ctx: Context, args: argparse.Namespace) -> int:
-    result = ingest_files(ctx.store, args.paths, ctx.rejects, TerminalProgress(ctx.stderr))
-    emit(Document(result.as_dict, lambda: display.render_run(result, ctx.rejects.location)), args.format, ctx.stdout)
+    progress = TerminalProgress(ctx.stderr)
+    progress.stage("opening the store")
+    try:
+        result = ingest_files(ctx.store, args.paths, ctx.rejects, progress)
+    finally:
+        progress.close()
+    screen = ctx.screen()
+    emit(Document(lambda: ingest_data(result), lambda: display.render_run(result, ctx.rejects.location, screen),
+                  lambda: _ingest_rows(result)), args.format, ctx.stdout)
     for failed in result.failed:
         ctx.say(f"error: {failed.error}")
     return 1 if result.failed else 0
 
 
 def ltv(ctx: Context, args: argparse.Namespace) -> int:
-    ranked = ltv_table(ctx.store.snapshot())
-    top = ranked.head(args.x)
+    with working(ctx.stderr, "ranking customers by LTV"):
+        ranked = ltv_table(ctx.store.snapshot())
+        top = ranked.head(args.x)
+        spread = distribution(ranked, args.x) if args.format == "table" else None
+    screen = ctx.screen()
 
     def text() -> str:
-        return display.render_ltv(top) + "\n" + display.render_distribution(
-            distribution(ranked, args.x), display.can_draw_unicode(ctx.stdout))
+        return display.render_ltv(top, screen) + "\n" + display.render_distribution(spread, screen.unicode,
+                                                                                     screen.width)
 
     document = Document(lambda: frame_records(top), text, lambda: top)
     if emit(document, args.format, ctx.stdout, args.output, display.page):
@@ -72,16 +135,38 @@ def ltv(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _display_data(views: dict[str, pd.DataFrame], names: list[str], limit: int | None) -> dict:
+    return {name: {"rows": len(views[name]),
+                   "records": frame_records(views[name] if limit is None else views[name].head(limit))}
+            for name in names}
+
+
 def display_tables(ctx: Context, args: argparse.Namespace) -> int:
-    text = display.render_store(ctx.store.snapshot().current(), args.tables or list(ev.tables()), args.limit)
-    display.page(text, ctx.stdout)
+    names = list(dict.fromkeys(args.tables)) or list(ev.tables())
+    fmt = getattr(args, "format", "table")
+    if fmt == "csv" and len(names) != 1:
+        raise UsageError(f"--format csv writes one table at a time; name one of {', '.join(ev.tables())} "
+                         f"(asked for {len(names)}); --format json writes several")
+    with working(ctx.stderr, "loading the store"):
+        views = ctx.store.snapshot().current()
+    screen = ctx.screen()
+    document = Document(lambda: _display_data(views, names, args.limit),
+                        lambda: display.render_store(views, names, args.limit, screen),
+                        lambda: views[names[0]] if args.limit is None else views[names[0]].head(args.limit))
+    emit(document, fmt, ctx.stdout, None, display.page)
+    if fmt != "table" and args.limit is not None:
+        cut = [f"{name} {len(views[name]) - args.limit:,}" for name in names if len(views[name]) > args.limit]
+        if cut:
+            ctx.say(f"rows left out by --limit {args.limit:,}: {', '.join(cut)} (--all for every row)")
     return 0
 
 
 def reprocess(ctx: Context, args: argparse.Namespace) -> int:
-    result = reprocess_held(ctx.store, ctx.rejects)
-    emit(Document(result.as_dict, lambda: display.render_reprocess(result, ctx.rejects.location)), args.format,
-         ctx.stdout)
+    with working(ctx.stderr, "reprocessing the held rejected events"):
+        result = reprocess_held(ctx.store, ctx.rejects)
+    screen = ctx.screen()
+    emit(Document(result.as_dict, lambda: display.render_reprocess(result, ctx.rejects.location, screen)),
+         args.format, ctx.stdout)
     return 0
 
 
@@ -130,48 +215,59 @@ def _reprocess_now(ctx: Context, args: argparse.Namespace) -> bool:
         return False
     ask = args.ask or Prompter(ctx.stdin, ctx.stderr).ask
     try:
-        return ask("Reprocess the held events now? [Y/n] ").strip().lower() in ("", "y", "yes")
+        return yes_no(ctx, ask, "Reprocess the held events now? [Y/n] ", default=True)
     except (EOFError, KeyboardInterrupt):
         ctx.say(f"\nnot reprocessed; run {PROG} reprocess when ready")
         return False
 
 
 def stats(ctx: Context, args: argparse.Namespace) -> int:
-    info = overview(ctx.store.snapshot(), ctx.rejects.load())
-    emit(Document(lambda: info, lambda: display.render_overview(info)), args.format, ctx.stdout)
+    with working(ctx.stderr, "counting what the store holds"):
+        info = overview(ctx.store.snapshot(), ctx.rejects.load())
+    screen = ctx.screen()
+    emit(Document(lambda: info, lambda: display.render_overview(info, screen)), args.format, ctx.stdout)
     return 0
 
 
 def customer(ctx: Context, args: argparse.Namespace) -> int:
-    display.page(display.render_profile(customer_profile(ctx.store.snapshot(), args.customer_id)), ctx.stdout)
+    with working(ctx.stderr, "looking the customer up"):
+        profile = customer_profile(ctx.store.snapshot(), args.customer_id)
+    screen = ctx.screen()
+    document = Document(lambda: profile_data(profile), lambda: display.render_profile(profile, screen),
+                        lambda: profile_row(profile))
+    emit(document, getattr(args, "format", "text"), ctx.stdout, None, display.page)
     return 0
 
 
 def export(ctx: Context, args: argparse.Namespace) -> int:
-    for path in export_files(ctx.store.snapshot(), args.directory, args.format, args.force):
+    with working(ctx.stderr, f"exporting to {args.directory}"):
+        written = export_files(ctx.store.snapshot(), args.directory, args.format, args.force)
+    for path in written:
         ctx.say(f"wrote {path}")
     return 0
 
 
 def predict(ctx: Context, args: argparse.Namespace) -> int:
-    from . import predict_view  # scipy loads only for this command
-    from .predict import predict as fit_and_predict
+    with working(ctx.stderr, "fitting the purchase and spend models"):
+        from . import predict_view  # scipy loads only for this command
+        from .predict import predict as fit_and_predict
 
-    orders = ctx.store.snapshot().current()[ev.ORDERS]
-    purchases = pd.DataFrame({"customer_id": orders[ev.CUSTOMER_FIELD], "time": orders["created"],
-                              "amount": orders["amount"]})
-    result = fit_and_predict(purchases, args.calibration_end, args.horizon, args.discount, args.holdout)
+        orders = ctx.store.snapshot().current()[ev.ORDERS]
+        purchases = pd.DataFrame({"customer_id": orders[ev.CUSTOMER_FIELD], "time": orders["created"],
+                                  "amount": orders["amount"]})
+        result = fit_and_predict(purchases, args.calibration_end, args.horizon, args.discount, args.holdout)
     for warning in result.warnings:
         ctx.say(f"warning: {warning}")
-    width = shutil.get_terminal_size().columns
+    screen = ctx.screen()
     document = Document(lambda: predict_view.as_dict(result, args.top),
-                        lambda: predict_view.render_text(result, args.top, width, display.can_draw_unicode(ctx.stdout)),
+                        lambda: predict_view.render_text(result, args.top, screen.width, screen.unicode),
                         lambda: predict_view.rows_for_csv(result, args.top))
     if emit(document, args.format, ctx.stdout, args.output, display.page):
         ctx.say(f"wrote {args.output}")
     if args.plot:
-        predict_view.plot_png(result, args.plot)
-        ctx.say(f"wrote {args.plot}")
+        with working(ctx.stderr, "drawing the chart"):
+            predict_view.plot_png(result, args.plot)
+        ctx.say(f"wrote {escape(args.plot)}")
     return 0
 
 

@@ -13,12 +13,11 @@ import pyarrow.parquet as pq
 from . import events as ev
 from .atomic import fsync_path, uninterrupted
 from .defaults import EXPORT_FORMATS
-from .display import tags_json
 from .errors import ClvError
 from .ltv import ltv_table
+from .output import csv_text
 from .reader import printable
 from .store import Snapshot
-from .timefmt import iso_column
 
 
 class FilesExist(ClvError):
@@ -30,23 +29,36 @@ class FilesExist(ClvError):
         self.paths = paths
 
 
-def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
-    """Times as ISO 8601 UTC text and tags as JSON text, so a spreadsheet shows them as they are."""
-    out = frame.copy()
-    for name, column in frame.items():
-        if isinstance(column.dtype, pd.DatetimeTZDtype):
-            out[name] = iso_column(column, "microseconds")  # one fixed form for scripts and spreadsheets
-        elif name in ev.fields_of_kind(ev.TAGS):
-            out[name] = [tags_json(v) for v in column.to_numpy(dtype=object, na_value=None)]
-    return out
-
-
 def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "csv":
-        _for_csv(frame).to_csv(path, index=False)
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            out.write(csv_text(frame))  # the one CSV writer: never a formula, cents, one form of instants
     else:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
     fsync_path(path)
+
+
+def _move_all(staging: Path, targets: list[Path]) -> None:
+    """Move the staged files over their targets, all or none: a failure puts back what was moved.
+
+    A target that already exists is first set aside in the staging folder, so it can be put back.
+    """
+    done: list[tuple[Path, Path | None]] = []
+    try:
+        for target in targets:
+            kept = None
+            if target.exists():
+                kept = staging / f"previous-{target.name}"
+                os.replace(target, kept)
+            done.append((target, kept))
+            os.replace(staging / target.name, target)
+    except OSError:
+        for target, kept in reversed(done):
+            if kept is not None:
+                os.replace(kept, target)
+            else:
+                target.unlink(missing_ok=True)
+        raise
 
 
 def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: bool = False) -> list[Path]:
@@ -72,8 +84,7 @@ def export(snapshot: Snapshot, directory: Path | str, fmt: str = "csv", force: b
             for name, path in targets.items():
                 _write(frames[name], staging / path.name, fmt)
             with uninterrupted():  # once every file is complete, the moves finish together
-                for path in targets.values():
-                    os.replace(staging / path.name, path)
+                _move_all(staging, list(targets.values()))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             if created and not any(folder.iterdir()):

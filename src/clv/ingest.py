@@ -152,8 +152,6 @@ def _ingest_file(path: Path | str, tables: dict, seq: int, summary: Summary, hel
         if progress:
             progress.parsed(len(parsed.entries))
         applied = bt.apply(tables, parsed.entries, seq, progress.advance if progress else None)
-        if progress:
-            progress.stage("checking keys and versions")
         held_now = _held(applied, parsed.entries, parsed.positions, parsed.source)
     except InputError as exc:
         summary.error = str(exc)

@@ -81,14 +81,20 @@ HISTOGRAM_BINS = 8
 
 
 def distribution(table: pd.DataFrame, x: int) -> dict:
-    """How LTV is spread over all customers, and the share the top x hold."""
+    """How LTV is spread over all customers, and the share the top x hold.
+
+    A value that is not finite (a store written by other means may hold one) is left out of the
+    histogram rather than breaking it; the shares and percentiles then say what they can.
+    """
     values = table["ltv"].to_numpy(dtype="float64")
     total = values.sum()
-    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(0.0, max(values.max(), 1e-9)))
+    finite = values[np.isfinite(values)]
+    top = max(finite.max(), 1e-9) if finite.size else 1e-9
+    counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS, range=(0.0, top))
     return {
         "customers": len(values),
         "top": min(x, len(values)),
-        "top_share": float(np.sort(values)[::-1][:x].sum() / total) if total > 0 else None,
+        "top_share": float(np.sort(values)[::-1][:x].sum() / total) if 0 < total < np.inf else None,
         "median": float(np.median(values)),
         "p90": float(np.percentile(values, 90)),
         "p99": float(np.percentile(values, 99)),

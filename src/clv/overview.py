@@ -5,6 +5,7 @@ from collections import Counter
 
 from . import events as ev
 from .ltv import customer_ids, timeframe
+from .output import denoise
 from .store import Snapshot
 from .timefmt import iso_utc
 
@@ -26,7 +27,7 @@ def overview(snapshot: Snapshot, held: list[dict]) -> dict:
         "last_event": iso_utc(span[1]) if span else None,
         "weeks": span[2] if span else None,
         "orders": len(orders),
-        "total_revenue": float(orders["amount"].sum()),
+        "total_revenue": float(denoise([orders["amount"].sum()])[0]),
         "site_visits_per_customer": visits / len(ids) if len(ids) else None,
         "rejected_held": len(held),
         "rejected_held_by_reason": {code: reasons[code] for code in ev.REJECTION_CODES if reasons[code]},

@@ -21,6 +21,8 @@ from .errors import ClvError, UsageError
 DAYS_PER_WEEK = 7
 WEEKS_PER_YEAR = 52
 DEFAULT_HORIZON_WEEKS = 52
+# Forecasts are week by week: a century is far beyond any use and still quick.
+MAX_WEEKS = 5200
 DEFAULT_DISCOUNT = 0.10
 MIN_REPEAT_CUSTOMERS = 50
 # Holdout groups by calibration frequency: 0, 1, ..., TOP_FREQUENCY - 1, and TOP_FREQUENCY or more.
@@ -466,12 +468,14 @@ def _whole_weeks(value: object) -> bool:
 
 def _check_arguments(horizon_weeks: int, discount: float, holdout_weeks: int | None) -> None:
     """Arguments out of range are the caller's to fix: a UsageError, before any work."""
-    if not _whole_weeks(horizon_weeks):
-        raise UsageError(f"the horizon must be a whole number of weeks, 1 or more, not {horizon_weeks!r}")
+    if not _whole_weeks(horizon_weeks) or horizon_weeks > MAX_WEEKS:
+        raise UsageError(f"the horizon must be a whole number of weeks from 1 to {MAX_WEEKS}, "
+                         f"not {horizon_weeks!r}")
     if not isinstance(discount, (int, float, np.number)) or not np.isfinite(discount) or discount <= -1:
         raise UsageError(f"the yearly discount rate must be a number above -1, not {discount!r}")
-    if holdout_weeks is not None and not _whole_weeks(holdout_weeks):
-        raise UsageError(f"the holdout must be a whole number of weeks, 1 or more, not {holdout_weeks!r}")
+    if holdout_weeks is not None and (not _whole_weeks(holdout_weeks) or holdout_weeks > MAX_WEEKS):
+        raise UsageError(f"the holdout must be a whole number of weeks from 1 to {MAX_WEEKS}, "
+                         f"not {holdout_weeks!r}")
 
 
 def _periods(purchases: _Purchases, calibration_end: str | date | pd.Timestamp | None,

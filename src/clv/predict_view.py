@@ -93,10 +93,8 @@ def _model_lines(prediction: Prediction, width: int) -> list[str]:
              f"{_day(prediction.calibration_end)}; CLV over {prediction.horizon_weeks} weeks discounted at "
              f"{prediction.discount:.1%} a year.")
     sentences = [purchases, f"{fitted}mean spend {prediction.population_spend:,.2f} per purchase day.", scope]
-    lines = [line for sentence in sentences for line in textwrap.wrap(sentence, width)]
-    for warning in prediction.warnings:
-        lines.extend(textwrap.wrap(f"warning: {printable(str(warning))}", width, subsequent_indent="  "))
-    return lines
+    # The warnings are not data: the command prints them on stderr.
+    return [line for sentence in sentences for line in textwrap.wrap(sentence, width)]
 
 
 def _cell(column: str, value: object) -> str:
@@ -152,10 +150,11 @@ def _customers_part(prediction: Prediction, top: int | None, width: int, unicode
     text, dropped = _fitted_table(frame, width, unicode)
     lines = text.splitlines()
     if dropped:
-        lines.extend(textwrap.wrap(f"columns not shown, to fit {width} characters: {', '.join(dropped)}", width))
+        lines.extend(textwrap.wrap(f"columns not shown, to fit {width} characters: {', '.join(dropped)} "
+                                   "(--format csv or json has them)", width))
     rest = len(prediction.customers) - len(frame)
     if rest > 0:
-        lines.append(f"{rest:,} more customer(s) not shown")
+        lines.append(f"{rest:,} more customer{'' if rest == 1 else 's'} not shown (--top N to list more)")
     return lines
 
 

@@ -23,6 +23,8 @@ from .reader import MalformedLine, printable
 from .timefmt import now
 
 FILE_NAME = "rejected_events.jsonl"
+# orjson reads JSON nested up to 1024 deep; a held record adds a level around its event.
+MAX_HELD_DEPTH = 1000
 COMMENT = "#"
 MARKER = re.compile(r"#\s*(\d+)\b")  # "# 3 missing_field: …" heads the line of held event 3
 EDITOR_SOURCE = "editor"
@@ -48,9 +50,28 @@ class Rejects(Protocol):
         """Hold exactly these (after re-processing)."""
 
 
+def _depth(value: object) -> int:
+    """How deeply a parsed value nests, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((inner, depth + 1) for inner in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def record(entry: object, reason: str, message: str, source: str, position: int, time: str) -> dict:
-    """One held rejected event, as written to the rejects file."""
-    held: dict = {"raw": entry.text} if isinstance(entry, MalformedLine) else {"event": entry}
+    """One held rejected event, as written to the rejects file.
+
+    An event nested so deeply that, wrapped in its record, it could not be read back is held as its JSON text.
+    """
+    if isinstance(entry, MalformedLine):
+        held: dict = {"raw": entry.text}
+    elif _depth(entry) >= MAX_HELD_DEPTH:
+        held = {"raw": dumps(entry).decode()}
+    else:
+        held = {"event": entry}
     held.update(reason=reason, message=message, source=source, position=position, time=time)
     return held
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import tempfile
 import textwrap
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+import pandas as pd
 from tabulate import MIN_PADDING, tabulate
 
 from . import events as ev
@@ -22,6 +22,7 @@ from .errors import ClvError
 from .output import Document
 from .reader import printable
 from .rejects import text_of
+from .terminal import columns
 
 HEADERS = ("#", "reason", "message", "source", "time", "event")
 SHRINKING = ("message", "source", "event")  # cut with an ellipsis to fit; the others keep their width
@@ -37,11 +38,19 @@ def records(selected: list[tuple[int, dict]]) -> list[dict]:
     return [{"index": place, **held} for place, held in selected]
 
 
+def rows(selected: list[tuple[int, dict]]) -> pd.DataFrame:
+    """The held events as CSV rows: the event as its JSON text (or the raw line)."""
+    return pd.DataFrame([{"index": place, "reason": held.get("reason"), "message": held.get("message"),
+                          "source": held.get("source"), "position": held.get("position"), "time": held.get("time"),
+                          "event": text_of(held)} for place, held in selected],
+                        columns=["index", "reason", "message", "source", "position", "time", "event"])
+
+
 def document(selected: list[tuple[int, dict]], held_count: int, out: TextIO) -> Document:
     """The listing in every format; the table is sized for the terminal when it is drawn."""
     ellipsis = "…" if can_draw_unicode(out) else "..."
     return Document(lambda: records(selected),
-                    lambda: render_table(selected, held_count, shutil.get_terminal_size().columns, ellipsis))
+                    lambda: render_table(selected, held_count, columns(), ellipsis), lambda: rows(selected))
 
 
 def _cells(place: int, held: dict) -> dict[str, str]:
@@ -103,8 +112,14 @@ def render_table(selected: list[tuple[int, dict]], held_count: int, width: int, 
         shown = [[_clip(row[h], widths[h], ellipsis, keep_end=h == "source") for h in widths] for row in rows]
         lines.append(tabulate(shown, headers=list(widths), tablefmt=TABLE_FORMAT, disable_numparse=True,
                               colalign=["right" if h == "#" else "left" for h in widths]))
+        left_out = [h for h in HEADERS if h not in widths]
+        if left_out:
+            lines.append(textwrap.fill(f"columns not shown, to fit {width} characters: {', '.join(left_out)} "
+                                       "(--format json or csv has it)", max(width, ROOMY), subsequent_indent="  "))
         lines.append(textwrap.fill(f"by reason: {_by_reason(selected)}", max(width, ROOMY), subsequent_indent="  "))
-    lines.append(f"{len(selected):,} of {held_count:,} held rejected events match")
+    noun = "event" if held_count == 1 else "events"
+    verb = "matches" if len(selected) == 1 else "match"
+    lines.append(f"{len(selected):,} of {held_count:,} held rejected {noun} {verb}")
     return "\n".join(lines) + "\n"
 
 
