@@ -74,7 +74,7 @@ def test_ctrl_c_during_a_large_ingestion_keeps_the_store_and_returns_to_the_menu
     store = ParquetStore(tmp_path / "data")
     ingest(store, [SAMPLE], MemoryRejects())
     big = tmp_path / "big.json"
-    write(generate(400_000, seed=21), big, "json")
+    write(generate(250_000, seed=21), big, "json")
     child = spawn(tmp_path)
     child.send("1\r")
     child.expect(PATH_PROMPT)

@@ -28,8 +28,10 @@ def escape_controls(text: str) -> str:
 
 
 class _OneLineFormatter(logging.Formatter):
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return escape_controls(super().formatMessage(record))
+    """Each record on one line, a traceback included (its line breaks written as \x0a)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record))
 
 
 class _TolerantFileHandler(logging.FileHandler):
