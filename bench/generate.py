@@ -2,6 +2,9 @@
 
 The mix follows what the web sites export: mostly site visits, customers and
 orders, a few late order updates, exact repeats and invalid events, shuffled.
+--bad F replaces a share F of the events by bad ones of every kind (wrong JSON
+types, nested objects, bad values, non-objects, and in JSON Lines lines that
+are not JSON), to measure what a mostly bad file costs.
 """
 from __future__ import annotations
 
@@ -30,6 +33,27 @@ INVALID = [
     {"type": "CUSTOMER", "verb": "NEW", "key": "x", "event_time": "2017-02-30T12:00:00Z"},
     "not an event",
 ]
+
+
+# Bad events of every kind the rules know, with their JSON types as they come.
+BAD = [
+    {"type": "ORDER", "verb": "NEW", "key": 7, "event_time": "2017-01-06T12:00:00Z", "customer_id": "c",
+     "total_amount": "1 USD"},
+    {"type": "ORDER", "verb": "NEW", "key": "b", "event_time": "2017-01-06T12:00:00Z", "customer_id": "c",
+     "total_amount": 12.5},
+    {"type": "CUSTOMER", "verb": "NEW", "key": "b", "event_time": "2017-01-06T12:00:00Z", "last_name": {"a": "b"}},
+    {"type": "IMAGE", "verb": "UPLOAD", "key": "b", "event_time": 1483700000, "customer_id": "c"},
+    {"type": "SITE_VISIT", "verb": "NEW", "key": "b", "event_time": "2017-01-06T12:00:00Z", "customer_id": "c",
+     "tags": [{"name": "a", "value": 2}, {"b": "c"}]},
+    {"type": "SITE_VISIT", "verb": "NEW", "key": "b", "event_time": "2017-01-06T12:00:00Z", "customer_id": "c",
+     "tags": "red"},
+    {"type": ["ORDER"], "verb": "NEW"}, {"type": "ORDER", "verb": None, "key": "b"}, None, 3, [1, 2],
+    {"type": "CUSTOMER", "verb": "NEW", "key": "  ", "event_time": "2017-01-06 12:00:00"},
+    {"type": "ORDER", "verb": "NEW", "key": "b", "event_time": "2017-13-06T12:00:00Z", "customer_id": "c",
+     "total_amount": "-3 USD"},
+    *INVALID,
+]
+NOT_JSON = [b'{"type": "ORDER", "verb": "NEW", "key": "trunc', b"not json at all", b'{"type": "CUSTOMER",}']
 
 
 def timestamp(rng: random.Random, iso: bool) -> str:
@@ -79,9 +103,27 @@ def generate(n: int, seed: int) -> list:
     return events
 
 
-def write(events: list, path: Path, fmt: str) -> None:
-    """Write as a JSON array (one event a line, like the sample) or JSON Lines."""
+def spoil(events: list, share: float, seed: int) -> list:
+    """Replace a share of the events by bad ones (keys made unique so they are not merely duplicates)."""
+    rng = random.Random(seed)
+    out = list(events)
+    for i in rng.sample(range(len(out)), int(len(out) * share)):
+        bad = rng.choice(BAD)
+        out[i] = {**bad, "key": f"{bad['key']}-{i}"} if isinstance(bad, dict) and isinstance(bad.get("key"), str) \
+            else bad
+    return out
+
+
+def write(events: list, path: Path, fmt: str, not_json: float = 0.0, seed: int = 1) -> None:
+    """Write as a JSON array (one event a line, like the sample) or JSON Lines.
+
+    In JSON Lines, a share not_json of the lines are replaced by text that is not JSON.
+    """
     lines = [orjson.dumps(event) for event in events]
+    if fmt == "jsonl" and not_json:
+        rng = random.Random(seed)
+        for i in rng.sample(range(len(lines)), int(len(lines) * not_json)):
+            lines[i] = rng.choice(NOT_JSON)
     with open(path, "wb") as out:
         if fmt == "jsonl":
             out.write(b"\n".join(lines) + b"\n")
@@ -95,9 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path, help="file to write")
     parser.add_argument("--format", choices=["json", "jsonl"], default="json")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bad", type=float, default=0.0, metavar="SHARE",
+                        help="share of events replaced by bad ones (a tenth of those, in JSON Lines, not JSON)")
     args = parser.parse_args(argv)
     gc.disable()  # millions of small dicts: the cyclic GC would rescan them over and over
-    write(generate(args.n, args.seed), args.output, args.format)
+    events = generate(args.n, args.seed)
+    if args.bad:
+        events = spoil(events, args.bad * 0.9 if args.format == "jsonl" else args.bad, args.seed)
+    write(events, args.output, args.format, args.bad * 0.1, args.seed)
     print(f"wrote {args.n:,} events to {args.output}", file=sys.stderr)
     return 0
 

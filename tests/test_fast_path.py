@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pandas as pd
 import pytest
 
 from clv import batch as bt
 from clv import events as ev
 from clv import validation
+from clv.columnar import ColumnarEntries
 from clv.ltv import ltv_table
+from clv.reader import read_file
 from clv.store import Snapshot
 from clv.tables import empty_tables
 
@@ -91,3 +94,42 @@ def test_a_few_odd_events_keep_the_rest_of_the_file_on_the_fast_path(monkeypatch
     # Only the chunk holding the odd event was read field by field; the other three converted at once.
     assert slow_chunks == [validation.CHUNK] * len(ev.read_fields())
     assert frame["reason"].isna().sum() > 199_000
+
+
+NOT_JSON = [b'{"type": "ORDER", "verb": "NEW", "key": "cut-sh', b"not json at all", b'{"type": "CUSTOMER",}',
+            b'{"a": 1}, {"b": 2}', b'{"type": "CUSTOMER"} trailing']
+
+
+def as_file(events: list, path, fmt: str, seed: int):
+    """The events as a JSON array, or as JSON Lines with some lines that are not JSON at all."""
+    lines = [orjson.dumps(event) for event in events]
+    if fmt == "json":
+        path.write_bytes(b"[" + b",\n".join(lines) + b"]\n")
+        return path
+    rng = random.Random(seed)
+    for at in sorted(rng.sample(range(len(lines)), 40), reverse=True):
+        lines.insert(at, rng.choice(NOT_JSON))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_the_native_reader_matches_the_existing_path_and_the_reference(batches, tmp_path, fmt):
+    """The batches as files: read natively and through orjson, every event gets the same outcome, reason and
+    message both ways and the reference's outcome; rejected events are held as the same original event."""
+    native_tables, orjson_tables, seq = empty_tables(), empty_tables(), 0
+    slow = reference.Store()
+    for k, events in enumerate(batches):
+        path = as_file(events, tmp_path / f"batch-{k}.{fmt}", fmt, seed=k)
+        native, plain = read_file(path), read_file(path, native=False)
+        assert isinstance(native.entries, ColumnarEntries) and not isinstance(plain.entries, ColumnarEntries)
+        assert (native.shape, list(native.positions)) == (plain.shape, list(plain.positions))
+        fast, slow_path = bt.apply(native_tables, native.entries, seq), bt.apply(orjson_tables, plain.entries, seq)
+        assert outcomes(fast) == outcomes(slow_path) == slow.ingest(list(plain.entries))
+        for column in ("reason", "message"):
+            assert fast.events[column].fillna("").tolist() == slow_path.events[column].fillna("").tolist()
+        rejected = fast.events.index[fast.events["status"] == bt.REJECTED]
+        assert [native.entries[i] for i in rejected] == [plain.entries[i] for i in rejected]
+        native_tables, orjson_tables, seq = fast.tables, slow_path.tables, seq + len(native.entries)
+    for table in native_tables:
+        pd.testing.assert_frame_equal(native_tables[table], orjson_tables[table])

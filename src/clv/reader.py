@@ -4,6 +4,10 @@ A file is UTF-8 JSON: an array of events, one event object, or JSON Lines,
 possibly compressed (gzip, bzip2, xz, zstd), possibly a pipe or standard input.
 File-level problems raise InputError (nothing of the file is used); a bad
 JSON Lines line becomes a MalformedLine entry so the rest of the file goes on.
+
+Files of many events are read natively first (columnar.py: Arrow columns, no
+Python object per event); what that path cannot settle exactly comes back
+here and is parsed with orjson, which is the reference for every result.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import re
 import stat
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,6 +36,7 @@ EVENT_FILE_SUFFIXES = (".json", ".jsonl", ".txt")
 COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
 MAGIC_BYTES = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 HEAD_SIZE = max(len(magic) for magic in MAGIC_BYTES)
+NATIVE = os.environ.get("CLV_NATIVE_JSON", "1") != "0"  # "0": orjson only (to compare, or to rule it out)
 CHUNK_SIZE = 1 << 16  # small enough that a decompressed piece stays small next to the whole
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -56,8 +61,8 @@ class ParsedFile:
 
     source: str
     shape: str  # "array", "object" or "lines"
-    entries: list
-    positions: list[int]
+    entries: Sequence  # a list, or columnar.ColumnarEntries (the same entries, with Arrow columns for validation)
+    positions: Sequence[int]  # a list, or columnar.Positions (the same numbers in one array)
 
 
 @dataclass
@@ -213,11 +218,11 @@ def _framed(size: int) -> np.ndarray:
     return np.empty(size + 2, dtype=np.uint8)
 
 
-def parse_bytes(data: bytes, source: str) -> ParsedFile:
-    """Detect the shape of an event file's bytes and parse them."""
+def parse_bytes(data: bytes, source: str, native: bool | None = None) -> ParsedFile:
+    """Detect the shape of an event file's bytes and parse them (native=False: with orjson only)."""
     framed = _framed(len(data))
     framed[1:-1] = np.frombuffer(data, dtype=np.uint8)
-    return _parse(framed, source)
+    return _parse(framed, source, NATIVE if native is None else native)
 
 
 def _content(framed: np.ndarray) -> tuple[int, int, int]:
@@ -231,10 +236,17 @@ def _content(framed: np.ndarray) -> tuple[int, int, int]:
     return text, first, end
 
 
-def _parse(framed: np.ndarray, source: str) -> ParsedFile:
+def _parse(framed: np.ndarray, source: str, native: bool = True) -> ParsedFile:
     text, first, end = _content(framed)
     if first == end:
         raise InputError(f"{source}: file is empty")
+    if native:
+        from . import columnar  # pyarrow is loaded only when a file is read
+
+        read = columnar.read(framed, text, first, end, MalformedLine)
+        if read is not None:
+            shape, entries, positions = read
+            return ParsedFile(source, shape, entries, positions)
     view = memoryview(framed)[text:-1]
     try:
         with gc_paused():
@@ -417,10 +429,11 @@ def source_name(path: Path | str) -> str:
     return STDIN_NAME if _is_stdin(path) else printable(str(path))
 
 
-def read_file(path: Path | str) -> ParsedFile:
+def read_file(path: Path | str, native: bool | None = None) -> ParsedFile:
     """Read and parse one file, pipe or standard input ("-"); every failure is one InputError naming it.
 
     A named pipe opens once a writer appears, as the shell expects for <(...).
+    native=False parses with orjson only (the reference the native path is held to).
     """
     stdin = _is_stdin(path)
     source = source_name(path)
@@ -430,4 +443,4 @@ def read_file(path: Path | str) -> ParsedFile:
             framed = _load(stream, claimed, source)
     except (OSError, ValueError) as exc:
         raise InputError(f"{source}: cannot read: {_reason(exc)}") from None
-    return _parse(framed, source)
+    return _parse(framed, source, NATIVE if native is None else native)

@@ -6,9 +6,12 @@ the rejected rows, so clean data pays nothing for them.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 
 import numpy as np
@@ -17,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import events as ev
+from .columnar import ColumnarEntries, workers
 from .reader import MalformedLine
 
 TIME_PATTERN = r"\d{4}-\d{2}-\d{2}[T :]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?"
@@ -32,6 +36,7 @@ AMOUNT_LIMIT = 1e12
 CURRENCY = "USD"
 TIME_UNIT = "datetime64[us, UTC]"
 CHUNK = 65_536
+PARALLEL_ROWS = 200_000  # natively read files of more rows are checked in runs of rows, one per core
 TAGS_TYPE = pa.map_(pa.string(), pa.string())
 TAGS_DTYPE = pd.ArrowDtype(TAGS_TYPE)
 
@@ -141,7 +146,7 @@ def _of(masks: dict[str, np.ndarray], names: list[str] | tuple[str, ...]) -> np.
     return out
 
 
-def _fullmatch(text: pd.Series, pattern: str) -> np.ndarray:
+def _fullmatch(text: pd.Series | pa.Array, pattern: str) -> np.ndarray:
     """Whole-string regex match in Arrow (RE2); nulls do not match."""
     found = pc.match_substring_regex(pa.array(text, type=pa.string()), pattern=f"^(?:{pattern})$")
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
@@ -170,14 +175,25 @@ class _Verdicts:
     def __init__(self, n: int) -> None:
         self.reason = np.full(n, None, dtype=object)
         self.message = np.full(n, None, dtype=object)
+        self.still_open = np.ones(n, dtype=bool)
 
     def open(self) -> np.ndarray:
-        return pd.isna(self.reason)
+        return self.still_open
 
     def reject(self, mask: np.ndarray, code: str, describe: Callable[[int], str]) -> None:
-        hit = np.flatnonzero(mask & self.open())
+        hit = np.flatnonzero(mask & self.still_open)
+        self.still_open[hit] = False
         self.reason[hit] = code
         self.message[hit] = [describe(i) for i in hit]
+
+    def column(self, values: np.ndarray) -> pd.Series:
+        """reason or message as a string Series, built from the rejected rows only."""
+        taken = ~self.still_open
+        if not taken.any():
+            return pd.Series(values, dtype="str")
+        strings = pa.array(values[taken].tolist(), type=pa.large_string())
+        return pd.Series(pc.replace_with_mask(pa.nulls(len(values), pa.large_string()), pa.array(taken), strings),
+                         dtype="str")
 
 
 def _quote(value: object) -> str:
@@ -193,20 +209,97 @@ def _type_label(column: pd.Series, i: int) -> str:
     return _label(column.iat[i])
 
 
-def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd.DataFrame:
+def _absent(column: pd.Series, i: int) -> bool:
+    """Whether a field is missing or null (pd.isna alone would look inside an array or object)."""
+    value = column.iat[i]
+    return value is None or (not isinstance(value, (list, dict)) and bool(pd.isna(value)))
+
+
+def _scatter(native: pa.Array, rows: np.ndarray, values: pa.Array | np.ndarray) -> pa.Array | np.ndarray:
+    """A piece's column with some rows' values put in: Arrow when they are of its type, objects otherwise."""
+    if isinstance(values, pa.Array) and values.type == native.type:
+        index = np.arange(len(native))
+        index[rows] = len(native) + np.arange(len(rows))
+        return pa.concat_arrays([native, values]).take(pa.array(index))
+    objects = _objects(native.to_pylist())
+    objects[rows] = values if isinstance(values, np.ndarray) else _objects(values.to_pylist())
+    return objects
+
+
+def native_columns(entries: ColumnarEntries, on_chunk: Callable[[int], None] | None = None,
+                   groups: int = 1) -> list[tuple[int, np.ndarray, dict[str, pd.Series]]]:
+    """What to_columns gives, for entries the native reader has already split into Arrow columns.
+
+    The events it left to orjson are converted as to_columns converts them
+    (a piece holding an odd one gets object columns) and put in their rows.
+    The rows come in up to `groups` runs of whole pieces, each as
+    (first row, is_object, columns), a column of Arrow strings in one chunk.
+    The entries keep these runs in place of their pieces (no second copy).
+    """
+    names = ev.read_fields()
+    n = len(entries)
+    is_object = np.ones(n, dtype=bool)
+    is_object[[i for i, entry in entries.routed.items() if type(entry) is not dict]] = False
+    parts = {name: list(entries.parts[name]) for name in names}
+    bounds = [*entries.offsets, n]
+    if not entries.merged:
+        events = sorted(i for i, entry in entries.routed.items() if type(entry) is dict)
+        for k, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            rows = events[bisect.bisect_left(events, lo):bisect.bisect_left(events, hi)]
+            if rows:
+                values = _chunk_parts([entries.routed[i] for i in rows], names)
+                local = np.array(rows, dtype=np.int64) - lo
+                for name in names:
+                    parts[name][k] = _scatter(parts[name][k], local, values[name])
+    if on_chunk:
+        for start in range(0, n, CHUNK):
+            on_chunk(min(CHUNK, n - start))
+    cuts = sorted({0, *(bisect.bisect_left(entries.offsets, n * g / groups) for g in range(1, groups)),
+                   len(entries.offsets)})
+    runs = {name: [_joined(parts[name][a:b]) for a, b in itertools.pairwise(cuts)] for name in names}
+    del parts
+    entries.keep_parts(runs, [bounds[a] for a in cuts[:-1]])
+    return [(bounds[a], is_object[bounds[a]:bounds[b]], {name: _assemble(name, [runs[name][g]]) for name in names})
+            for g, (a, b) in enumerate(itertools.pairwise(cuts))]
+
+
+def _joined(parts: list) -> pa.Array | np.ndarray:
+    """Parts as one: Arrow when all are, objects otherwise (as _assemble would make them)."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(isinstance(part, pa.Array) for part in parts):
+        return pa.concat_arrays(parts)
+    return np.concatenate([part if isinstance(part, np.ndarray) else _objects(part.to_pylist()) for part in parts])
+
+
+def validate(entries: Sequence, on_chunk: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Check every entry; return one row per entry with normalised fields, reason and message.
 
-    on_chunk, if given, hears how many events each step of the conversion covered (for a progress bar).
+    entries is a list of parsed entries, or the ColumnarEntries of a file read
+    natively (its columns are used as they are). on_chunk, if given, hears how
+    many events each step of the conversion covered (for a progress bar).
     """
-    n = len(entries)
-    is_object, raw = to_columns(entries, on_chunk)
+    if not isinstance(entries, ColumnarEntries):
+        is_object, raw = to_columns(entries, on_chunk)
+        return _check(is_object, raw, entries.__getitem__)
+    groups = native_columns(entries, on_chunk, workers() if len(entries) >= PARALLEL_ROWS else 1)
+    if len(groups) == 1:
+        return _check(groups[0][1], groups[0][2], entries.__getitem__)
+    with ThreadPoolExecutor(len(groups)) as pool:  # every rule is about one event: runs of rows check apart
+        frames = list(pool.map(lambda g: _check(g[1], g[2], lambda i, first=g[0]: entries[first + i]), groups))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _check(is_object: np.ndarray, raw: dict[str, pd.Series], entry: Callable[[int], object]) -> pd.DataFrame:
+    """The rules over one run of rows: entry(i) is the parsed entry of row i (for the messages of bad ones)."""
+    n = len(is_object)
     verdicts = _Verdicts(n)
 
     def malformed(i: int) -> str:
-        entry = entries[i]
-        if isinstance(entry, MalformedLine):
-            return f"line is not valid JSON: {entry.error}"
-        return f"entry is a JSON {json_kind(entry)}, not an object"
+        entry_ = entry(i)
+        if isinstance(entry_, MalformedLine):
+            return f"line is not valid JSON: {entry_.error}"
+        return f"entry is a JSON {json_kind(entry_)}, not an object"
 
     verdicts.reject(~is_object, "malformed", malformed)
 
@@ -217,7 +310,7 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
     verdicts.reject(
         ~type_ok,
         "unknown_type",
-        lambda i: "type is missing" if pd.isna(raw["type"].iat[i]) else
+        lambda i: "type is missing" if _absent(raw["type"], i) else
         f"type {_type_label(raw['type'], i)} is not one of {', '.join(ev.type_names())}",
     )
 
@@ -229,7 +322,7 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
     verdicts.reject(
         ~verb_ok,
         "invalid_verb",
-        lambda i: f"verb is missing for {types.iat[i]}" if pd.isna(raw["verb"].iat[i]) else
+        lambda i: f"verb is missing for {types.iat[i]}" if _absent(raw["verb"], i) else
         f"verb {_type_label(raw['verb'], i)} is not allowed for {types.iat[i]} "
         f"(allowed: {', '.join(ev.of(types.iat[i]).verbs)})",
     )
@@ -271,8 +364,8 @@ def validate(entries: list, on_chunk: Callable[[int], None] | None = None) -> pd
     for field in ev.fields_of_kind(ev.TAGS):
         out[field] = _check_tags(field, raw[field], verdicts)
 
-    out["reason"] = pd.Series(verdicts.reason, dtype="str")
-    out["message"] = pd.Series(verdicts.message, dtype="str")
+    out["reason"] = verdicts.column(verdicts.reason)
+    out["message"] = verdicts.column(verdicts.message)
     return out
 
 
@@ -303,12 +396,118 @@ def _utc_micros(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return values, pc.fill_null(real, False).to_numpy(zero_copy_only=False)
 
 
+MOST_FRACTION_DIGITS = 9  # longer fractions (and every other spelling) are parsed by _utc_micros
+DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start offset, byte length, the data bytes) of an Arrow string array, without copying the data."""
+    large = pa.types.is_large_string(text.type)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if large else np.int32)
+    offsets = offsets[text.offset:text.offset + len(text) + 1]
+    data = text.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, dtype=np.uint8)
+    lengths = np.diff(offsets)
+    if text.null_count:
+        lengths[~text.is_valid().to_numpy(zero_copy_only=False)] = 0
+    return offsets[:-1], lengths, data
+
+
+def _bytes_at(data: np.ndarray, starts: np.ndarray, first: int, count: int) -> np.ndarray:
+    """Row k: the byte at starts + first + k of every string (bytes past the data read as its last)."""
+    out = np.empty((count, len(starts)), dtype=np.uint8)
+    at = np.empty_like(starts)
+    for k in range(count):
+        np.add(starts, first + k, out=at)
+        data.take(at, out=out[k], mode="clip")
+    return out
+
+
+def _number(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The number that rows of digit values write (one row per digit), and whether all are digits."""
+    value = digits[0].astype(np.int32)
+    ok = digits[0] <= 9
+    for row in digits[1:]:
+        value *= 10
+        value += row
+        ok &= row <= 9
+    return value, ok
+
+
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (year 0 included), vectorised."""
+    year = year - (month <= 2)
+    era = np.floor_divide(year, 400)
+    of_era = year - era * 400
+    of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    return (era * 146_097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719_468).astype(np.int64)
+
+
+def _fast_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(read, shaped, real, micros) for the usual spellings, straight from the string bytes.
+
+    A row is read here when its bytes are YYYY-MM-DD?HH:MM:SS, then up to 9
+    fraction digits, then Z, +HH:MM, -HH:MM or nothing; it is then shaped, and
+    real when every part is in range (the day in its month, the zone under 24
+    hours and 60 minutes), exactly as _utc_micros decides. Rows too short to
+    be shaped are not shaped; the rest (long fractions, other bytes) are left
+    to _utc_micros.
+    """
+    starts, lengths, data = _string_buffers(text)
+    head = _bytes_at(data, starts, 0, 20 + MOST_FRACTION_DIGITS)  # the fixed part, ".", the fraction
+    tail = _bytes_at(data, starts + lengths, -6, 6)  # a zone "+HH:MM", or what stands there
+    digits = head - np.uint8(ord("0"))  # bytes below "0" wrap round: not digits either
+    year, fits = _number(digits[0:4])
+    month, ok = _number(digits[5:7])
+    fits &= ok
+    day, ok = _number(digits[8:10])
+    fits &= ok
+    hour, ok = _number(digits[11:13])
+    fits &= ok
+    minute, ok = _number(digits[14:16])
+    fits &= ok
+    second, ok = _number(digits[17:19])
+    fits &= ok & (lengths >= 19) & (head[4] == ord("-")) & (head[7] == ord("-")) & (head[13] == ord(":")) & \
+        (head[16] == ord(":")) & ((head[10] == ord("T")) | (head[10] == ord(" ")) | (head[10] == ord(":")))
+    zone_digits = tail - np.uint8(ord("0"))
+    zone_hours, signed = _number(zone_digits[1:3])
+    zone_minutes, ok = _number(zone_digits[4:6])
+    signed &= ok & (lengths >= 25) & ((tail[0] == ord("+")) | (tail[0] == ord("-"))) & (tail[3] == ord(":"))
+    zone_length = np.where(signed, 6, tail[5] == ord("Z"))
+    fraction = lengths - zone_length - 20  # fraction digits (-1: no ".")
+    fits &= (fraction == -1) | ((head[19] == ord(".")) & (fraction >= 1) & (fraction <= MOST_FRACTION_DIGITS))
+    micro = np.zeros(len(starts), dtype=np.int32)
+    for k in range(MOST_FRACTION_DIGITS):
+        inside = fraction > k
+        fits &= (digits[20 + k] <= 9) | ~inside
+        if k < 6:
+            micro += np.where(inside, digits[20 + k], np.uint8(0)) * np.int32(10 ** (5 - k))
+    zone_hours = np.where(signed, zone_hours, 0)
+    zone_minutes = np.where(signed, zone_minutes, 0)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    days_in_month = DAYS_IN_MONTH[np.where(month_ok, month, 0)] + (leap & (month == 2))
+    real = fits & month_ok & (day >= 1) & (day <= days_in_month) & (hour < 24) & (minute < 60) & (second < 60) & \
+        (zone_hours < 24) & (zone_minutes < 60)
+    offset = np.where(tail[0] == ord("-"), -1, 1) * (zone_hours * 60 + zone_minutes)
+    seconds = _days_from_civil(year, month, day) * 86_400 + (hour * 3_600 + minute * 60 + second - offset * 60)
+    micros = np.where(real, seconds * 1_000_000 + micro, 0)
+    return fits | (lengths < 19), fits, real, micros
+
+
 def _parse_times(column: pd.Series, present: tuple[np.ndarray, np.ndarray], verdicts: _Verdicts) -> pd.Series:
     """Parse event_time to a UTC instant; bad spellings, impossible dates and instants outside 0001–9999 are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
-    shaped = _fullmatch(text, TIME_PATTERN)
-    micros, real = _utc_micros(pa.array(text.where(shaped), type=pa.string()))
+    arrow = pa.array(text, type=pa.string())
+    arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+    read, shaped, real, micros = _fast_times(arrow)
+    rest = np.flatnonzero(~read)
+    if rest.size:  # other spellings: Arrow's regex and strptime settle them
+        odd = arrow.take(pa.array(rest))
+        odd_shaped = _fullmatch(odd, TIME_PATTERN)
+        shaped[rest] = odd_shaped
+        micros[rest], real[rest] = _utc_micros(pc.if_else(pa.array(odd_shaped), odd, pa.scalar(None, pa.string())))
     real &= shaped
     in_range = (micros >= FIRST_INSTANT) & (micros <= LAST_INSTANT)
     parsed = real & in_range
@@ -332,7 +531,7 @@ def _amount_problem(field: str, column: pd.Series, i: int, is_string: np.ndarray
     value = column.iat[i]
     if not is_string[i]:
         return f"{field} must be a string like '12.34 USD', got {_type_label(column, i)}"
-    number, currency = re.fullmatch(r"\s*(.*?)\s*([A-Za-z]*)\s*", value).groups()
+    number, currency = re.fullmatch(r"\s*(.*?)\s*([A-Za-z]*)\s*", value, re.DOTALL).groups()
     if not currency:
         return f"{field} {_quote(value)} is not of the form '<amount> USD'"
     if currency.upper() != CURRENCY:
