@@ -6,11 +6,14 @@ call ingest() and reprocess() and print what they return.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from . import batch as bt
 from . import events as ev
@@ -132,6 +135,24 @@ def _resolve_paths(paths: list[str | Path]) -> tuple[list[Path | str], list[Summ
 
 
 @contextmanager
+def _pipes_opened(files: list[Path | str]) -> Iterator[dict[int, BinaryIO]]:
+    """Named pipes opened before the store is locked: opening one waits for its writer, which must not keep
+    other writers of the store waiting too. A pipe that cannot be opened is left for its file's own error."""
+    opened: dict[int, BinaryIO] = {}
+    try:
+        for n, path in enumerate(files):
+            try:
+                if path != "-" and stat.S_ISFIFO(os.stat(path).st_mode):
+                    opened[n] = open(path, "rb")  # noqa: SIM115 (closed below, after the run)
+            except OSError:
+                continue
+        yield opened
+    finally:
+        for handle in opened.values():
+            handle.close()
+
+
+@contextmanager
 def _closing(progress: Progress | None) -> Iterator[None]:
     """The bar goes away however the run ends, Ctrl-C included."""
     try:
@@ -142,13 +163,13 @@ def _closing(progress: Progress | None) -> Iterator[None]:
 
 
 def _ingest_file(path: Path | str, tables: dict, seq: int, summary: Summary, held: list[dict],
-                 progress: Progress | None) -> tuple[dict, int, int]:
+                 progress: Progress | None, stream: BinaryIO | None = None) -> tuple[dict, int, int]:
     """Apply one file to the tables; its parsed events are freed on return, while the GC is still off."""
     started = time.perf_counter()
     if progress:
         progress.start(summary.source)
     try:
-        parsed = read_file(path)
+        parsed = read_file(path, stream=stream)
         if progress:
             progress.parsed(len(parsed.entries))
         applied = bt.apply(tables, parsed.entries, seq, progress.advance if progress else None)
@@ -180,15 +201,15 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
     for note in notes:
         log.info("%s", note)
     total = Summary("total")
-    with store.writing() as snapshot, gc_paused(), _closing(progress):
+    with _pipes_opened(files) as pipes, store.writing() as snapshot, gc_paused(), _closing(progress):
         already_held = rejects.load()  # a damaged rejects file stops the run before anything is written
         total.store_size_before = size = snapshot.size()
         tables, seq = snapshot.tables, snapshot.next_seq
         held: list[dict] = []
-        for path in files:
+        for n, path in enumerate(files):
             summary = Summary(source_name(path), store_size_before=size)
             summaries.append(summary)
-            tables, seq, size = _ingest_file(path, tables, seq, summary, held, progress)
+            tables, seq, size = _ingest_file(path, tables, seq, summary, held, progress, pipes.get(n))
             total.add(summary)
         sources = [s.source for s in summaries if not s.error]
         if sources:

@@ -429,18 +429,22 @@ def source_name(path: Path | str) -> str:
     return STDIN_NAME if _is_stdin(path) else printable(str(path))
 
 
-def read_file(path: Path | str, native: bool | None = None) -> ParsedFile:
+def read_file(path: Path | str, native: bool | None = None, stream: BinaryIO | None = None) -> ParsedFile:
     """Read and parse one file, pipe or standard input ("-"); every failure is one InputError naming it.
 
     A named pipe opens once a writer appears, as the shell expects for <(...).
-    native=False parses with orjson only (the reference the native path is held to).
+    native=False parses with orjson only (the reference the native path is held to). stream, when given,
+    is path already opened (a named pipe the caller waited on).
     """
     stdin = _is_stdin(path)
     source = source_name(path)
     claimed = None if stdin else COMPRESSION_SUFFIXES.get(Path(path).suffix.lower())
     try:
-        with _opened(path, source) as stream:
+        if stream is not None:
             framed = _load(stream, claimed, source)
+        else:
+            with _opened(path, source) as opened:
+                framed = _load(opened, claimed, source)
     except (OSError, ValueError) as exc:
         raise InputError(f"{source}: cannot read: {_reason(exc)}") from None
     return _parse(framed, source, NATIVE if native is None else native)
