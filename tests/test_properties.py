@@ -76,8 +76,8 @@ def views(store: MemoryStore) -> dict[str, pd.DataFrame]:
     return {name: frame.sort_values("key").reset_index(drop=True) for name, frame in store.snapshot().current().items()}
 
 
-PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-FEWER = settings(PROPERTY, max_examples=10)
+PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FEWER = settings(PROPERTY, max_examples=8)
 
 
 @PROPERTY

@@ -112,7 +112,7 @@ def _state(data: Path) -> dict:
 @pytest.mark.slow
 def test_kill_during_a_large_ingestion_leaves_the_old_or_the_new_state(tmp_path, dirs):
     big = tmp_path / "big.json"
-    write(generate(60_000, seed=3), big, "json")
+    write(generate(40_000, seed=3), big, "json")
     data = tmp_path / "data"
     assert run([*dirs, "ingest", str(SAMPLE)]).returncode == 0
     old = _state(data)
@@ -121,7 +121,7 @@ def test_kill_during_a_large_ingestion_leaves_the_old_or_the_new_state(tmp_path,
     ingest(new_store, [big], MemoryRejects())
     new = new_store.snapshot().tables
     chance = random.Random(3)
-    for _ in range(3):  # killed at a random moment of the ingestion, parsing and saving included
+    for _ in range(2):  # killed at a random moment of the ingestion, parsing and saving included
         process = subprocess.Popen([sys.executable, str(PROCESS), *dirs, "ingest", str(big)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_writer(data, process)
