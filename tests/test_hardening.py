@@ -210,7 +210,8 @@ def test_an_event_nested_300_deep_is_held_and_the_other_file_still_goes_in(tmp_p
 def test_an_unexpected_error_in_one_file_does_not_stop_the_others(tmp_path, dirs, monkeypatch):
     real = ingest_module.read_file
     monkeypatch.setattr(ingest_module, "read_file",
-                        lambda path: (_ for _ in ()).throw(RuntimeError("boom")) if "messy" in str(path) else real(path))
+                        lambda path, **options: (_ for _ in ()).throw(RuntimeError("boom")) if "messy" in str(path)
+                        else real(path, **options))
     result = run([*dirs, "ingest", MESSY, SAMPLE, "--format", "json"])
     figures = json.loads(result.stdout)
     assert result.returncode == 1 and figures["ingested"] == 4
