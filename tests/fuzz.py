@@ -23,13 +23,14 @@ import json
 import random
 import re
 import shutil
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
+from helpers import TookTooLong, within
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [ROOT / "sample_input" / "events.txt", ROOT / "sample_input" / "messy_events.jsonl",
@@ -189,22 +190,6 @@ def mutants(count: int, seed: int) -> Iterator[Mutant]:
         yield Mutant(f"#{number} {'+'.join(kinds)} of {path.name} (seed {seed})", array, lines)
 
 
-class TookTooLong(BaseException):
-    """A run that hangs; a BaseException so the tool's own `except Exception` does not swallow it."""
-
-
-@contextlib.contextmanager
-def _within(seconds: float) -> Iterator[None]:
-    def alarm(signum, frame):
-        raise TookTooLong(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def state(base: Path) -> dict[str, bytes]:
@@ -297,7 +282,7 @@ def check(data: bytes, suffix: str, base: Path, base_state: dict[str, bytes], wo
     path = work / f"mutant{suffix}"
     path.write_bytes(data)
     options = ["--data-dir", work / "data", "--logs-dir", work / "logs"]
-    with contextlib.redirect_stderr(io.StringIO()) as leaked, _within(RUN_LIMIT):
+    with contextlib.redirect_stderr(io.StringIO()) as leaked, within(RUN_LIMIT):
         result = run([*options, "ingest", path, "--format", "json"])
     problems = []
     for where, text in (("stdout", result.stdout), ("stderr", result.stderr), ("sys.stderr", leaked.getvalue())):
@@ -324,7 +309,7 @@ def check(data: bytes, suffix: str, base: Path, base_state: dict[str, bytes], wo
             problems.append(f"ingest --format json printed no summary ({exc}): {result.stdout[:200]!r}")
     if reads and result.returncode == 0:
         for args in (["ltv", "3"], ["rejects", "--format", "json"]):
-            with contextlib.redirect_stderr(io.StringIO()), _within(RUN_LIMIT):
+            with contextlib.redirect_stderr(io.StringIO()), within(RUN_LIMIT):
                 answer = run([*options, *args])
             if answer.returncode != 0 or "Traceback" in answer.stdout + answer.stderr:
                 problems.append(f"{args[0]} no longer answers: {answer.stderr[-300:]!r}")

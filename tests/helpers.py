@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -91,3 +92,22 @@ def run_process(args: list[str], stdin: str | None = None, env: dict | None = No
     """`python src/process.py ARGS` as a real process, for what needs one (signals, locks, encodings)."""
     return subprocess.run([sys.executable, str(PROCESS), *map(str, args)], input=stdin, capture_output=True, check=False,
                           text=True, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+class TookTooLong(BaseException):
+    """Raised by the alarm of within(); a BaseException so the tool's own `except Exception` does not swallow it."""
+
+
+@contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """Fail (rather than hang the suite) when the block runs longer than seconds."""
+    def alarm(signum, frame):
+        raise TookTooLong(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

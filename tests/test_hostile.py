@@ -34,7 +34,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import MESSY, PROCESS, ROOT, SAMPLE, Result, customer, image, order, run, visit, write_json, write_lines
+from helpers import (
+    MESSY,
+    PROCESS,
+    ROOT,
+    SAMPLE,
+    Result,
+    customer,
+    image,
+    order,
+    run,
+    visit,
+    within,
+    write_json,
+    write_lines,
+)
 
 T = "2017-01-06T12:00:00Z"
 SAMPLE_CUSTOMER = "96f55c7d8f42"
@@ -47,23 +61,6 @@ EXPORTED = ("customers", "site_visits", "images", "orders", "ltv")
 TIME_LIMIT = 10.0  # seconds any single in-process run may take before it counts as hung
 
 
-class TookTooLong(BaseException):
-    """Raised by the alarm; a BaseException so the tool's own `except Exception` does not swallow it."""
-
-
-@contextmanager
-def within(seconds: float) -> Iterator[None]:
-    """Fail (rather than hang the suite) when the block runs longer than seconds."""
-    def alarm(signum, frame):
-        raise TookTooLong(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def options(base: Path) -> list[str]:
