@@ -74,12 +74,14 @@ def test_ctrl_c_during_a_large_ingestion_keeps_the_store_and_returns_to_the_menu
     store = ParquetStore(tmp_path / "data")
     ingest(store, [SAMPLE], MemoryRejects())
     big = tmp_path / "big.json"
-    write(generate(250_000, seed=21), big, "json")
+    write(generate(400_000, seed=21), big, "json")
     child = spawn(tmp_path)
     child.send("1\r")
     child.expect(PATH_PROMPT)
     child.send(f"{big}\r")
-    child.expect("events/s")  # the progress bar, shown because this is a terminal
+    lock = tmp_path / "data" / "LOCK"
+    while f"process {child.pid} " not in (lock.read_text() if lock.exists() else ""):
+        assert child.isalive()  # until the run holds the store's lock, i.e. is reading the file
     child.sendintr()
     child.expect("cancelled; the store is as it was")
     child.expect(MENU)
