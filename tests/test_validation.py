@@ -1,9 +1,14 @@
 """Every rejection code of docs/contract.md that a single event can earn, with its message."""
 from __future__ import annotations
 
+import random
+
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from clv import validation
 from clv.reader import MalformedLine
 from clv.validation import validate
 
@@ -113,3 +118,31 @@ def test_one_bad_event_does_not_affect_its_neighbours():
     frame = validate([customer("a", T), "junk", customer(5, T), customer("b", T)])
     assert frame["reason"].isna().tolist() == [True, False, False, True]
     assert frame.at[3, "key"] == "b"
+
+
+def test_times_read_straight_from_bytes_agree_with_arrows_parse():
+    """The fixed-width reading of the usual spellings gives what Arrow's regex and strptime give, on odd ones too."""
+    rng = random.Random(3)
+    parts = {"year": ["2017", "0000", "0001", "9999", "1900", "2000", "0999", "12a4"],
+             "month": ["01", "02", "12", "13", "00"], "day": ["01", "28", "29", "30", "31", "32", "00"],
+             "sep": ["T", " ", ":", "t"], "hour": ["00", "23", "24"], "minute": ["00", "59", "60"],
+             "second": ["00", "59", "60"],
+             "fraction": ["", ".", ".5", ".123456", ".123456789", ".1234567890", ".99999999999999"],
+             "zone": ["", "Z", "z", "+01:00", "-01:30", "+23:59", "+24:00", "-00:60", "+1:00", "+0100"]}
+    texts = []
+    for _ in range(20_000):
+        p = {name: rng.choice(options) for name, options in parts.items()}
+        text = f"{p['year']}-{p['month']}-{p['day']}{p['sep']}{p['hour']}:{p['minute']}:{p['second']}" \
+               f"{p['fraction']}{p['zone']}"
+        texts.append(text[:rng.randrange(len(text))] if rng.random() < 0.1 else text)
+    texts += [None, "", "٠٠١٧-01-06T12:46:46Z", "2017-01-06T12:46:46Z\n"]
+    arrow = pa.array(texts, pa.string())
+    read, shaped, real, micros = validation._fast_times(arrow)
+    expected_shaped = validation._fullmatch(arrow, validation.TIME_PATTERN)
+    expected_micros, expected_real = validation._utc_micros(
+        pc.if_else(pa.array(expected_shaped), arrow, pa.scalar(None, pa.string())))
+    assert read.mean() > 0.2
+    assert (shaped[read] == expected_shaped[read]).all()
+    assert (real[read] == (expected_real & expected_shaped)[read]).all()
+    both = read & real
+    assert (micros[both] == expected_micros[both]).all()

@@ -46,6 +46,7 @@ OPEN, CLOSE, OPEN_LIST, CLOSE_LIST, SPACE = (ord(c) for c in "{}[] ")
 PIECE_BYTES = 4 << 20  # the unit of parallel work
 SMALLEST_SPLIT = 16  # a run pyarrow refuses without naming the row is halved down to this many, then routed
 MOST_REFUSALS = 32  # refusals in one piece before the rest of it is routed whole
+MOSTLY_ROUTED = 0.25  # a file whose first piece routes more than this share of its entries goes to orjson whole
 MOST_MEMBERS = 64  # a tags object with more members is routed
 MOST_BLANKS = 8  # a run of blanks inside an entry longer than this routes it
 QUOTE_WINDOW = 16  # bytes looked at in one step when searching for a string's closing quote
@@ -186,11 +187,12 @@ def read(framed: np.ndarray, text: int, first: int, end: int,
     tags = ev.fields_of_kind(ev.TAGS)
     schema = pa.schema([(f, pa.string()) for f in ev.read_fields() if f not in tags])
     jobs = [(a, b, b == finish) for a, b in itertools.pairwise(bounds)]
-    if len(jobs) == 1:
-        pieces = [_read_piece(framed, shape, *jobs[0], schema, tags)]
-    else:
-        with ThreadPoolExecutor(min(workers(), len(jobs))) as pool:
-            pieces = list(pool.map(lambda job: _read_piece(framed, shape, *job, schema, tags), jobs))
+    pieces = [_read_piece(framed, shape, *jobs[0], schema, tags)]
+    if pieces[0] is None or (len(jobs) > 1 and len(pieces[0].routed) > MOSTLY_ROUTED * len(pieces[0].starts)):
+        return None  # a file that starts mostly bad: orjson reads such files as fast, with no native attempt
+    if len(jobs) > 1:
+        with ThreadPoolExecutor(min(workers(), len(jobs) - 1)) as pool:
+            pieces += pool.map(lambda job: _read_piece(framed, shape, *job, schema, tags), jobs[1:])
     if any(piece is None for piece in pieces):
         return None
     starts = np.concatenate([piece.starts for piece in pieces])
@@ -283,6 +285,7 @@ def _read_piece(buffer: np.ndarray, shape: str, p0: int, p1: int, last: bool, sc
         lines, first, stop, irregular, comma = entries
         routed, tag_maps = _plan(buffer, first, stop, irregular, tags, INLINE_BLANK if shape == "lines" else JSON_BLANK)
         table = _read_rows(buffer, first, stop, routed, schema)
+        table = table.cast(pa.schema([(f.name, pa.large_string()) for f in schema]))  # as pandas keeps strings
     finally:
         for offsets, original in reversed(changed):
             buffer[offsets] = original
@@ -606,10 +609,8 @@ def _read_rows(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray, routed:
     backup = buffer[b0:b1].copy()
     refusals = 0
 
-    def route(a: int, b: int) -> list[pa.Table]:
-        fresh = np.flatnonzero(~routed[a:b]) + a
-        routed[fresh] = True
-        _blank(buffer, starts[fresh], ends[fresh])
+    def route(a: int, b: int) -> list[pa.Table]:  # entries a..b are never read again: no need to blank them
+        routed[a:b] = True
         return [_nulls(schema, b - a)]
 
     def run(a: int, b: int) -> list[pa.Table]:

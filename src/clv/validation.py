@@ -97,7 +97,7 @@ def _assemble(field: str, parts: list) -> pd.Series:
     """Arrow-backed when every chunk converted, objects (for the checks to describe) otherwise."""
     if all(isinstance(part, (pa.Array, pa.ChunkedArray)) for part in parts):
         arrow = _arrow_type(field)
-        chunked = pa.chunked_array(parts, type=arrow)
+        chunked = pa.chunked_array(parts, type=parts[0].type if parts else arrow)  # the native reader's large strings
         return pd.Series(chunked, dtype=TAGS_DTYPE if arrow == TAGS_TYPE else "str")
     objects = [part if isinstance(part, np.ndarray) else _objects(part.to_pylist()) for part in parts]
     return pd.Series(np.concatenate(objects) if objects else [], dtype=object)
@@ -217,6 +217,8 @@ def _absent(column: pd.Series, i: int) -> bool:
 
 def _scatter(native: pa.Array, rows: np.ndarray, values: pa.Array | np.ndarray) -> pa.Array | np.ndarray:
     """A piece's column with some rows' values put in: Arrow when they are of its type, objects otherwise."""
+    if isinstance(values, pa.Array) and pa.types.is_string(values.type) and pa.types.is_large_string(native.type):
+        values = values.cast(native.type)
     if isinstance(values, pa.Array) and values.type == native.type:
         index = np.arange(len(native))
         index[rows] = len(native) + np.arange(len(rows))
@@ -499,12 +501,12 @@ def _parse_times(column: pd.Series, present: tuple[np.ndarray, np.ndarray], verd
     """Parse event_time to a UTC instant; bad spellings, impossible dates and instants outside 0001–9999 are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
-    arrow = pa.array(text, type=pa.string())
+    arrow = pa.array(text)  # large strings, as pandas keeps them
     arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
     read, shaped, real, micros = _fast_times(arrow)
     rest = np.flatnonzero(~read)
     if rest.size:  # other spellings: Arrow's regex and strptime settle them
-        odd = arrow.take(pa.array(rest))
+        odd = arrow.take(pa.array(rest)).cast(pa.string())
         odd_shaped = _fullmatch(odd, TIME_PATTERN)
         shaped[rest] = odd_shaped
         micros[rest], real[rest] = _utc_micros(pc.if_else(pa.array(odd_shaped), odd, pa.scalar(None, pa.string())))
@@ -548,9 +550,15 @@ def _parse_amounts(field: str, column: pd.Series, present: tuple[np.ndarray, np.
     """Parse '<amount> USD' to a float; other currencies, negatives, non-numbers and 10^12 or more are invalid."""
     has, is_string = present
     text = _as_str(column, is_string)
-    shaped = _fullmatch(text, AMOUNT_PATTERN)
-    number = text.where(shaped).str.replace(r"(?i)usd", "", regex=True).str.strip()
-    amounts = pd.to_numeric(number, errors="coerce").astype("float64")
+    strings = np.flatnonzero(is_string)  # only orders carry amounts: the rest of the rows are left as they are
+    given = text.iloc[strings].reset_index(drop=True)
+    shaped_given = _fullmatch(given, AMOUNT_PATTERN)
+    number = given.where(shaped_given).str.replace(r"(?i)usd", "", regex=True).str.strip()
+    shaped = np.zeros(len(column), dtype=bool)
+    shaped[strings] = shaped_given
+    values = np.full(len(column), np.nan)
+    values[strings] = pd.to_numeric(number, errors="coerce").astype("float64").to_numpy()
+    amounts = pd.Series(values, index=column.index)
     small = (amounts < AMOUNT_LIMIT).to_numpy(dtype=bool, na_value=False)
     verdicts.reject(has & ~(shaped & small), "invalid_field", lambda i: _amount_problem(field, column, i, is_string))
     return amounts.where(small)
