@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import events as ev
 from . import tables as tb
@@ -83,7 +84,7 @@ def _first_of_each(frame: pd.DataFrame, by: list[str], rows: pd.Index) -> pd.Dat
 def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns: tuple[str, ...],
               outcome: _Outcome) -> pd.Index:
     """Settle NEW/UPLOAD events of one type; return the accepted ones."""
-    new = batch.loc[rows]
+    new = batch.loc[rows, ["key", "event_time"]]  # the identity decides; content is read only for repeats
     existing = stored.loc[tb.creating_rows(stored)].set_index("key")
     in_store = tb.member(new["key"], existing.index.to_series())
     if in_store.any():
@@ -104,7 +105,7 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns
     later = (shared["event_time"] != first_time).to_numpy()
     repeat = shared.duplicated(["key", "event_time"]).to_numpy()
     again = shared.index[~later & repeat]
-    _repeats(batch, again, _first_of_each(shared, ["key"], again), columns, outcome)
+    _repeats(batch, again, _first_of_each(batch.loc[shared.index], ["key"], again), columns, outcome)
     clash = shared.index[later]
     outcome.reject(clash, "duplicate_key", [
         f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} was already created earlier in this batch with "
@@ -118,7 +119,7 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns
 def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created: pd.Index,
              columns: tuple[str, ...], outcome: _Outcome) -> pd.Index:
     """Settle UPDATE events of one type; return the accepted ones."""
-    updates = batch.loc[rows]
+    updates = batch.loc[rows, ["key", "event_time"]]
     known = tb.member(updates["key"], stored["key"], batch.loc[created, "key"])
     unknown = rows[~known]
     outcome.reject(unknown, "unknown_key", [
@@ -133,7 +134,8 @@ def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created:
              columns, outcome)
     fresh = updates.loc[~seen]
     again = fresh.index[fresh.duplicated(identity).to_numpy()]
-    _repeats(batch, again, _first_of_each(fresh, identity, again), columns, outcome)
+    twice = fresh.index[fresh.duplicated(identity, keep=False).to_numpy()]
+    _repeats(batch, again, _first_of_each(batch.loc[twice], identity, again), columns, outcome)
     return fresh.index.difference(again)
 
 
@@ -170,14 +172,19 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
             result[table] = pd.concat([stored, tb.conform(added, table)], ignore_index=True)
     status[pd.isna(status) | pd.notna(reason)] = REJECTED
     batch["status"] = status
-    batch["reason"] = pd.Series(reason, index=batch.index, dtype="str")
-    batch["message"] = pd.Series(message, index=batch.index, dtype="str")
+    batch["reason"] = _strings(reason, batch.index)
+    batch["message"] = _strings(message, batch.index)
     return Applied(result, batch, _orphans(batch, accepted_new, result[ev.CUSTOMERS]))
+
+
+def _strings(values: np.ndarray, index: pd.Index) -> pd.Series:
+    """Objects (str or None) as a str column, built by Arrow: pandas' own conversion walks them in Python."""
+    return pd.Series(pa.array(values, type=pa.large_string()), index=index, dtype="str")
 
 
 def _orphans(batch: pd.DataFrame, accepted_new: dict[str, pd.Index], customers: pd.DataFrame) -> int:
     """New rows of this batch whose customer has no CUSTOMER record (yet)."""
-    rows = pd.Index([], dtype="int64")
+    new = np.zeros(len(batch), dtype=bool)
     for table in ev.customer_tables():
-        rows = rows.union(accepted_new[table])
-    return int((~tb.member(batch.loc[rows, ev.CUSTOMER_FIELD], customers["key"])).sum())
+        new[batch.index.get_indexer(accepted_new[table])] = True
+    return int((~tb.member(batch[ev.CUSTOMER_FIELD][new], customers["key"])).sum())

@@ -45,10 +45,17 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def member(values: pd.Series, *pools: pd.Series) -> np.ndarray:
     """values.isin(pools) as one Arrow hash lookup; pandas' isin walks a large pool in Python."""
-    pool = pa.chunked_array([chunk for p in pools for chunk in pa.chunked_array(pa.array(p, type=pa.string())).chunks],
-                            type=pa.string())
-    found = pc.is_in(pa.array(values, type=pa.string()), value_set=pool.combine_chunks().unique())
+    wanted = _strings(values)
+    pool = pa.chunked_array([chunk for p in pools for chunk in _strings(p).chunks], type=pa.large_string())
+    if len(wanted) < len(pool):  # hashing the smaller side first: the pool is narrowed to the values it holds
+        pool = pool.filter(pc.is_in(pool, value_set=wanted))
+    found = pc.is_in(wanted, value_set=pool)
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def _strings(column: pd.Series) -> pa.ChunkedArray:
+    """A column as Arrow large strings (pandas' own type for str): no copy when it is one already."""
+    return pa.chunked_array(pa.array(column, type=pa.large_string()))
 
 
 def creating_rows(frame: pd.DataFrame) -> pd.Series:
