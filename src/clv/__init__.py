@@ -2,10 +2,11 @@
 
 The library API, usable without the command line:
 
-    from clv import open_store, open_rejects, ingest, top_customers
+    from clv import open_store, ingest, top_customers, history, rollback
     store = open_store("data")              # or open_store(None) for memory
-    ingest(store, ["events.json"], open_rejects("logs"))
+    ingest(store, ["events.json"])          # rejected events are held in the store
     print(top_customers(store.snapshot(), 10))
+    print(history(store)[0])                # every commit is a version; rollback(store, n) restores one
 
 The API's names are imported on first use, so `clv --help` answers without
 loading pandas. Two of them (ingest, export) share their name with the
@@ -17,15 +18,15 @@ import sys
 import types
 from importlib import import_module
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _HOMES = {
-    "customer_profile": "profile", "distribution": "ltv", "export": "export", "ingest": "ingest",
-    "ltv_table": "ltv", "open_rejects": "rejects", "open_store": "store", "overview": "overview",
-    "reprocess": "ingest", "top_customers": "ltv",
+    "compact": "versions", "customer_profile": "profile", "distribution": "ltv", "export": "export",
+    "history": "versions", "ingest": "ingest", "ltv_table": "ltv", "open_store": "store", "overview": "overview",
+    "reprocess": "ingest", "rollback": "versions", "top_customers": "ltv",
 }
-__all__ = ["customer_profile", "distribution", "export", "ingest", "ltv_table", "open_rejects", "open_store",
-           "overview", "reprocess", "top_customers"]
+__all__ = ["compact", "customer_profile", "distribution", "export", "history", "ingest", "ltv_table", "open_store",
+           "overview", "reprocess", "rollback", "top_customers"]
 
 
 class _Api(types.ModuleType):

@@ -29,6 +29,7 @@ class Applied:
     """The tables after a batch, and what happened to each event of it."""
 
     tables: dict[str, pd.DataFrame]
+    added: dict[str, pd.DataFrame]  # the rows this batch adds to each table
     events: pd.DataFrame  # the validated batch with status, reason and message
     orphans: int
 
@@ -141,11 +142,31 @@ def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created:
 
 def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
           on_chunk: Callable[[int], None] | None = None) -> Applied:
-    """Validate entries and add the accepted ones to (copies of) the tables.
+    """Validate entries and add the accepted ones to (copies of) the tables."""
+    return settle(tables, validate(entries, on_chunk), first_seq)
+
+
+def wanted(batch: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per table, the keys whose stored rows settling this validated batch needs to see.
+
+    Those are the keys of its valid events, and for the customers table also the
+    customer ids its events name (to count orphans).
+    """
+    valid = batch["reason"].isna().to_numpy()
+    keys = {}
+    for event_type in ev.types():
+        keys[event_type.table] = batch["key"][valid & (batch["type"] == event_type.name).to_numpy()]
+    ids = [batch[ev.CUSTOMER_FIELD][valid & batch["type"].isin(
+        [ev.table_type(t).name for t in ev.customer_tables()]).to_numpy()]]
+    keys[ev.CUSTOMERS] = pd.concat([keys[ev.CUSTOMERS], *ids], ignore_index=True).dropna()
+    return keys
+
+
+def settle(tables: dict[str, pd.DataFrame], batch: pd.DataFrame, first_seq: int) -> Applied:
+    """Apply the rules to a validated batch against the stored rows it touches (all of them will do too).
 
     Arrival order is first_seq + position in the batch; it breaks event_time ties.
     """
-    batch = validate(entries, on_chunk)
     n = len(batch)
     reason = batch["reason"].to_numpy(dtype=object, na_value=None)
     message = batch["message"].to_numpy(dtype=object, na_value=None)
@@ -155,6 +176,7 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
     seq = pd.Series(np.arange(first_seq, first_seq + n, dtype="int64"), index=batch.index)
     accepted_new: dict[str, pd.Index] = {}
     result = dict(tables)
+    added = {}
     for event_type in ev.types():
         table = event_type.table
         stored = tables[table]
@@ -168,13 +190,13 @@ def apply(tables: dict[str, pd.DataFrame], entries: list, first_seq: int,
         accepted_new[table] = created
         accepted = created.union(updated)
         if len(accepted):
-            added = batch.loc[accepted].assign(seq=seq.loc[accepted])
-            result[table] = pd.concat([stored, tb.conform(added, table)], ignore_index=True)
+            added[table] = tb.conform(batch.loc[accepted].assign(seq=seq.loc[accepted]), table)
+            result[table] = pd.concat([stored, added[table]], ignore_index=True)
     status[pd.isna(status) | pd.notna(reason)] = REJECTED
     batch["status"] = status
     batch["reason"] = _strings(reason, batch.index)
     batch["message"] = _strings(message, batch.index)
-    return Applied(result, batch, _orphans(batch, accepted_new, result[ev.CUSTOMERS]))
+    return Applied(result, added, batch, _orphans(batch, accepted_new, result[ev.CUSTOMERS]))
 
 
 def _strings(values: np.ndarray, index: pd.Index) -> pd.Series:

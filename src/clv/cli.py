@@ -9,6 +9,8 @@ import argparse
 import difflib
 import io
 import logging
+import math
+import os
 import re
 import signal
 import sys
@@ -17,7 +19,7 @@ from typing import TextIO
 
 from . import __version__, logsetup
 from . import events as ev
-from .defaults import DATA_DIR, DISPLAY_LIMIT, EXPORT_FORMATS, LOGS_DIR, PROG
+from .defaults import DATA_DIR, DISPLAY_LIMIT, EXPORT_FORMATS, LOGS_DIR, PROG, RETAIN_HOURS, SCHEDULER_VARIABLE
 from .errors import ClvError, UsageError
 from .prompt import positive_int, shown
 from .terminal import escape, escaping
@@ -45,7 +47,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 INVALID_CHOICE = re.compile(r"invalid choice: (?P<given>'.*?') \(choose from (?P<choices>.*)\)$")
-GLOBAL_VALUED = ("--data-dir", "--logs-dir")  # global options that take a value
+GLOBAL_VALUED = ("--data-dir", "--logs-dir", "--wait", "--scheduler")  # global options that take a value
 
 
 def _closest(word: str, choices: list[str]) -> str | None:
@@ -77,6 +79,27 @@ def _positive(what: str, most: int | None = None, unit: str = ""):
 
 
 MOST_WEEKS = 5200  # a hundred years
+MOST_WAIT = 86_400.0  # a day
+
+
+def _whole(what: str):
+    """An argparse type for a whole number from 0 up."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or not text.strip().isascii():
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number from 0 up, got {shown(text)}")
+        return int(text)
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not (math.isfinite(seconds) and 0 <= seconds <= MOST_WAIT):
+        raise argparse.ArgumentTypeError(f"--wait must be a number of seconds from 0 to {MOST_WAIT:,.0f}, "
+                                         f"got {shown(text)}")
+    return seconds
 
 
 def _rate(text: str) -> float:
@@ -110,9 +133,14 @@ def _globals(suppress: bool) -> argparse.ArgumentParser:
     group.add_argument("--data-dir", metavar="DIR", default=default(str(DATA_DIR)),
                        help="where the store lives (default: data/ at the project root)")
     group.add_argument("--logs-dir", metavar="DIR", default=default(None),
-                       help="where process.log and rejected_events.jsonl go (default: logs/ at the project root)")
+                       help="where process.log goes (default: logs/ at the project root)")
     group.add_argument("--memory", action="store_true", default=default(False),
                        help="keep nothing on disk: an empty store in memory, no log files unless --logs-dir")
+    group.add_argument("--wait", type=_seconds, default=default(0.0), metavar="SECONDS",
+                       help="when another process is writing the store, wait up to SECONDS for it (default: fail)")
+    group.add_argument("--scheduler", metavar="ADDRESS", default=default(os.environ.get(SCHEDULER_VARIABLE)),
+                       help=f"run the per-bucket work on this Dask scheduler (default: ${SCHEDULER_VARIABLE}, "
+                       "or in this process)")
     return parent
 
 
@@ -165,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and rows; csv: the rows of one table (name one) (default table)")
 
     sub = command("reprocess", "run held rejected events through ingestion again",
-                  "Run the events held in rejected_events.jsonl through ingestion again.", "reprocess --format json")
+                  "Run the held rejected events through ingestion again.", "reprocess --format json")
     _format(sub, ("text", "json"))
 
     sub = command("rejects", "list the held rejected events, or fix them in an editor",
@@ -219,6 +247,29 @@ def build_parser() -> argparse.ArgumentParser:
     _format(sub, ("table", "json", "csv"))
     sub.add_argument("--output", metavar="FILE", help="write to FILE instead of the screen")
     sub.add_argument("--plot", metavar="FILE", help="with a holdout: draw the tracking chart as a PNG into FILE")
+
+    sub = command("history", "the versions of the store", "Every version of the store, newest first: when, which "
+                  "command, from which files, with which counts.", "history --limit 5")
+    sub.add_argument("--limit", type=_positive("--limit"), default=None, metavar="N", help="only the newest N")
+    _format(sub, ("table", "json", "csv"))
+
+    sub = command("rollback", "make an earlier version current again",
+                  "Make an earlier version of the store (see history) current again, as a new version: the events "
+                  "and held rejected events as they were then.", "rollback 3")
+    sub.add_argument("version", type=_whole("VERSION"), metavar="VERSION")
+    _format(sub, ("text", "json"))
+
+    sub = command("compact", "merge small files and remove old versions' files",
+                  "Merge the small files appends leave, then remove the files no version younger than --retain "
+                  "hours needs (those older versions can no longer be restored).", "compact --retain 0")
+    sub.add_argument("--retain", type=_whole("--retain"), default=RETAIN_HOURS, metavar="HOURS",
+                     help=f"keep every version of the last HOURS restorable (default {RETAIN_HOURS})")
+    _format(sub, ("text", "json"))
+
+    sub = command("migrate", "convert a store of the previous format",
+                  "Convert a store written by the previous version of this tool (and its held rejected events, "
+                  "from rejected_events.jsonl in the logs folder) into the current format, losing nothing.", "migrate")
+    _format(sub, ("text", "json"))
 
     command("menu", "the interactive menu (the default)", "The interactive menu.", "menu --data-dir /srv/clv/data")
     return parser

@@ -1,6 +1,6 @@
 """The commands, one function each, shared by the command line and the menu.
 
-Each takes the Context (store, held rejects, the three streams) and the
+Each takes the Context (the store, the logs folder, the three streams) and the
 parsed arguments, prints its result in the format asked for (data on stdout,
 status lines and warnings on stderr), and returns the exit status. `run`
 dispatches on the name argparse put in `args.run`. An action that can take
@@ -15,7 +15,7 @@ from typing import TextIO
 
 import pandas as pd
 
-from . import display, rejects_view
+from . import display, rejects_view, versions
 from . import events as ev
 from .defaults import PROG
 from .errors import ClvError, StoreError, UsageError
@@ -28,13 +28,14 @@ from .output import Document, emit, frame_records
 from .overview import overview
 from .profile import customer_profile, profile_data, profile_row
 from .progress import TerminalProgress, working
-from .rejects import EditResult, Rejects, from_edited, open_rejects, select, to_editable
-from .store import MANIFEST, Store, open_store
+from .rejects import EditResult, from_edited, select, to_editable
+from .store import TABLE_DIR, Change, Store, is_legacy, open_store
+from .tables import current
 from .terminal import escape
 
 # Commands that only read: on a data directory that holds no store they say so and create nothing.
-READ_ONLY = ("ltv", "stats", "display", "customer", "rejects", "predict", "export")
-GENERATION_PREFIX = "gen-"
+READ_ONLY = ("ltv", "stats", "display", "customer", "rejects", "predict", "export", "history")
+NEEDS_A_STORE = (*READ_ONLY, "rollback", "compact", "migrate")  # on a folder without one: one line, nothing made
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Context:
     """What every command works on, and where it reads and writes."""
 
     store: Store
-    rejects: Rejects
+    logs_dir: str | None
     stdin: TextIO
     stdout: TextIO
     stderr: TextIO
@@ -51,35 +52,34 @@ class Context:
         """A status line for the person (not data): stderr."""
         print(text, file=self.stderr)
 
+    def held_in(self) -> str:
+        """Where the held rejected events are, for the lines that point to them."""
+        return "memory" if self.store.location == "memory" else f"the store in {self.store.location}"
+
     def screen(self) -> display.Screen:
         """The width tables fit and whether the output can draw Unicode."""
         return display.screen_of(self.stdout)
 
 
 def store_exists(data_dir: str | Path) -> bool:
-    """Whether a data directory holds a store: its manifest, or table files the store will judge itself."""
+    """Whether a data directory holds a store (of this format or the previous one), or files the store will judge."""
     folder = Path(data_dir)
-    if (folder / MANIFEST).exists():
-        return True
-    try:
-        return any(entry.name.startswith(GENERATION_PREFIX) for entry in folder.iterdir())
-    except OSError:
-        return False
+    return (folder / TABLE_DIR).is_dir() or is_legacy(folder)
 
 
 def require_store(args: argparse.Namespace) -> None:
-    """A read-only command on a data directory with no store: one line, exit 1, nothing created.
+    """A command that needs a store, on a data directory with none: one line, exit 1, nothing created.
 
     (--memory is an empty store on purpose: its commands answer as for any empty store.)
     """
-    if args.run in READ_ONLY and args.data_dir is not None and not store_exists(args.data_dir):
+    if args.run in NEEDS_A_STORE and args.data_dir is not None and not store_exists(args.data_dir):
         raise StoreError(f"no store in {args.data_dir}: nothing has been ingested there (check --data-dir, or "
                          f"ingest some events first: {PROG} ingest PATH)")
 
 
 def make_context(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> Context:
     """Store and held rejects where the (resolved) global options say; None means memory."""
-    return Context(open_store(args.data_dir), open_rejects(args.logs_dir), stdin, stdout, stderr)
+    return Context(open_store(args.data_dir, args.wait, args.scheduler), args.logs_dir, stdin, stdout, stderr)
 
 
 def _file_dict(summary) -> dict:
@@ -107,11 +107,11 @@ def ingest(ctx: Context, args: argparse.Namespace) -> int:
     progress = TerminalProgress(ctx.stderr)
     progress.stage("opening the store")
     try:
-        result = ingest_files(ctx.store, args.paths, ctx.rejects, progress)
+        result = ingest_files(ctx.store, args.paths, progress)
     finally:
         progress.close()
     screen = ctx.screen()
-    emit(Document(lambda: ingest_data(result), lambda: display.render_run(result, ctx.rejects.location, screen),
+    emit(Document(lambda: ingest_data(result), lambda: display.render_run(result, ctx.held_in(), screen),
                   lambda: _ingest_rows(result)), args.format, ctx.stdout)
     for failed in result.failed:
         ctx.say(f"error: {failed.error}")
@@ -163,16 +163,16 @@ def display_tables(ctx: Context, args: argparse.Namespace) -> int:
 
 def reprocess(ctx: Context, args: argparse.Namespace) -> int:
     with working(ctx.stderr, "reprocessing the held rejected events"):
-        result = reprocess_held(ctx.store, ctx.rejects)
+        result = reprocess_held(ctx.store)
     screen = ctx.screen()
-    emit(Document(result.as_dict, lambda: display.render_reprocess(result, ctx.rejects.location, screen)),
+    emit(Document(result.as_dict, lambda: display.render_reprocess(result, ctx.held_in(), screen)),
          args.format, ctx.stdout)
     return 0
 
 
 def rejects(ctx: Context, args: argparse.Namespace) -> int:
     """List the held rejected events, or with `edit` fix them in an editor."""
-    held = ctx.rejects.load()
+    held = ctx.store.snapshot().held
     selected = select(held, args.reason, args.source, args.contains)
     if args.action == "edit":
         return _edit_rejects(ctx, args, held, selected)
@@ -191,7 +191,7 @@ def _edit_rejects(ctx: Context, args: argparse.Namespace, held: list[dict], sele
         if result.changed:
             _commit_edits(ctx, held, result)
     ctx.say(result.summary())
-    if ctx.rejects.load() and _reprocess_now(ctx, args):
+    if ctx.store.snapshot().held and _reprocess_now(ctx, args):
         return reprocess(ctx, argparse.Namespace(format="text"))
     return 0
 
@@ -199,11 +199,11 @@ def _edit_rejects(ctx: Context, args: argparse.Namespace, held: list[dict], sele
 def _commit_edits(ctx: Context, held: list[dict], result: EditResult) -> None:
     """Under the store's write lock, so no ingest or reprocess interleaves. The editor may have been open for
     a while: events held since then are kept, but held events that changed meanwhile stop the commit."""
-    with ctx.store.writing():
-        current = ctx.rejects.load()
+    with ctx.store.writing() as snapshot:
+        current = snapshot.held
         if current[:len(held)] != held:
             raise ClvError("the held rejected events changed while they were being edited; nothing was changed")
-        ctx.rejects.replace(result.apply(current))
+        ctx.store.commit(Change("rejects edit", hold=result.apply(current), release_held=True))
 
 
 def _reprocess_now(ctx: Context, args: argparse.Namespace) -> bool:
@@ -223,7 +223,8 @@ def _reprocess_now(ctx: Context, args: argparse.Namespace) -> bool:
 
 def stats(ctx: Context, args: argparse.Namespace) -> int:
     with working(ctx.stderr, "counting what the store holds"):
-        info = overview(ctx.store.snapshot(), ctx.rejects.load())
+        snapshot = ctx.store.snapshot()
+        info = overview(snapshot, snapshot.held)
     screen = ctx.screen()
     emit(Document(lambda: info, lambda: display.render_overview(info, screen)), args.format, ctx.stdout)
     return 0
@@ -252,7 +253,7 @@ def predict(ctx: Context, args: argparse.Namespace) -> int:
         from . import predict_view  # scipy loads only for this command
         from .predict import predict as fit_and_predict
 
-        orders = ctx.store.snapshot().current()[ev.ORDERS]
+        orders = current({ev.ORDERS: ctx.store.snapshot().table(ev.ORDERS)})[ev.ORDERS]
         purchases = pd.DataFrame({"customer_id": orders[ev.CUSTOMER_FIELD], "time": orders["created"],
                                   "amount": orders["amount"]})
         result = fit_and_predict(purchases, args.calibration_end, args.horizon, args.discount, args.holdout)
@@ -271,13 +272,60 @@ def predict(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def history(ctx: Context, args: argparse.Namespace) -> int:
+    rows = pd.DataFrame(versions.history(ctx.store), columns=versions.COLUMNS).astype(
+        {name: "Int64" for name in versions.COUNTS})
+    shown = rows if args.limit is None else rows.head(args.limit)
+    screen = ctx.screen()
+    emit(Document(lambda: frame_records(shown), lambda: display.render_history(shown, screen), lambda: shown),
+         args.format, ctx.stdout, None, display.page)
+    return 0
+
+
+def rollback(ctx: Context, args: argparse.Namespace) -> int:
+    with working(ctx.stderr, f"restoring version {args.version}"):
+        result = versions.rollback(ctx.store, args.version)
+    emit(Document(lambda: result, lambda: f"version {result['restored']} is current again, "
+                  f"as version {result['version']} (history lists both; rollback {result['version'] - 1} undoes this)\n"),
+         args.format, ctx.stdout)
+    return 0
+
+
+def compact(ctx: Context, args: argparse.Namespace) -> int:
+    with working(ctx.stderr, "compacting the store"):
+        result = versions.compact(ctx.store, args.retain)
+    emit(Document(lambda: result, lambda: f"{result['files_before']:,} files merged into {result['files_after']:,}; "
+                  f"{result['files_removed']:,} files no version younger than {args.retain} hours needs were "
+                  f"removed (version {result['version']})\n"), args.format, ctx.stdout)
+    return 0
+
+
+def migrate(ctx: Context, args: argparse.Namespace) -> int:
+    from .legacy import migrate as convert
+    from .store import DeltaStore
+
+    if not isinstance(ctx.store, DeltaStore):
+        raise UsageError("a store in memory has nothing to migrate; use --data-dir")
+    with working(ctx.stderr, "converting the store"):
+        result = convert(ctx.store, Path(ctx.logs_dir) if ctx.logs_dir else None)
+    if result["migrated"]:
+        text = (f"converted: {sum(result['rows'].values()):,} stored rows and {result['held']:,} held rejected "
+                f"events are now version 0-1 of the Delta table in {ctx.store.location}")
+    else:
+        text = result["note"]
+    text += "\n"
+    emit(Document(lambda: result, lambda: text), args.format, ctx.stdout)
+    return 0
+
+
 def menu(ctx: Context, args: argparse.Namespace) -> int:
     return run_menu(ctx, COMMANDS)
 
 
 COMMANDS = {
     "ingest": ingest, "ltv": ltv, "display": display_tables, "reprocess": reprocess, "rejects": rejects,
-    "stats": stats, "customer": customer, "export": export, "predict": predict, "menu": menu,
+    "stats": stats, "customer": customer, "export": export, "predict": predict, "history": history,
+    "rollback": rollback, "compact": compact, "migrate": migrate, "menu": menu,
 }
 
 

@@ -11,3 +11,5 @@ DATA_DIR = PROJECT_ROOT / "data"
 LOGS_DIR = PROJECT_ROOT / "logs"
 DISPLAY_LIMIT = 50
 EXPORT_FORMATS = ("csv", "parquet")
+RETAIN_HOURS = 168  # what compact keeps restorable by default: a week, as Delta Lake does
+SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"  # where a Dask scheduler is named when --scheduler is not given

@@ -269,6 +269,17 @@ def render_ltv(top: pd.DataFrame, screen: Screen | None = None) -> str:
     return "\n".join(fitted.lines()) + "\n"
 
 
+HISTORY_KEYS = ("version", "time", "command")
+
+
+def render_history(rows: pd.DataFrame, screen: Screen | None = None) -> str:
+    """The versions, newest first; at 80 columns version, time and command always show."""
+    if rows.empty:
+        return "no versions\n"
+    fitted = frame_table(rows.astype(object).where(rows.notna(), ""), screen or Screen(), {}, keys=HISTORY_KEYS)
+    return "\n".join(fitted.lines()) + "\n"
+
+
 # --- ingestion and reprocessing -----------------------------------------------------------------------------------
 
 

@@ -15,15 +15,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import pandas as pd
+
 from . import batch as bt
 from . import events as ev
+from . import tables as tb
 from .atomic import uninterrupted
-from .errors import InputError
+from .errors import InputError, StoreError
 from .progress import Progress
 from .reader import expand, gc_paused, printable, read_file, source_name
-from .rejects import Rejects, entry_of, new_only, record
-from .store import Store
+from .rejects import entry_of, new_only, record
+from .store import Change, Snapshot, Store, related
 from .timefmt import iso_utc, now
+from .validation import validate
 
 DUPLICATES_LOGGED = 100
 log = logging.getLogger(__name__)
@@ -162,9 +166,35 @@ def _closing(progress: Progress | None) -> Iterator[None]:
             progress.close()
 
 
-def _ingest_file(path: Path | str, tables: dict, seq: int, summary: Summary, held: list[dict],
-                 progress: Progress | None, stream: BinaryIO | None = None) -> tuple[dict, int, int]:
-    """Apply one file to the tables; its parsed events are freed on return, while the GC is still off."""
+@dataclass
+class _Run:
+    """What a run has added so far, not yet committed: later files of the run see it as stored."""
+
+    snapshot: Snapshot
+    seq: int
+    added: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    held: list[dict] = field(default_factory=list)
+
+    def stored(self, batch: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """The rows, committed or added by this run, of the keys the batch touches."""
+        wanted = bt.wanted(batch)
+        found = self.snapshot.related(wanted)
+        pending = related(self.pending(), wanted)
+        return {t: pd.concat([found[t], pending[t]], ignore_index=True) if len(pending[t]) else found[t]
+                for t in found}
+
+    def pending(self) -> dict[str, pd.DataFrame]:
+        return {t: pd.concat(self.added[t], ignore_index=True) if self.added.get(t) else tb.empty(t)
+                for t in ev.tables()}
+
+    def keep(self, applied: bt.Applied) -> None:
+        for table, rows in applied.added.items():
+            self.added.setdefault(table, []).append(rows)
+
+
+def _ingest_file(path: Path | str, run: _Run, summary: Summary, progress: Progress | None,
+                 stream: BinaryIO | None = None) -> None:
+    """Apply one file to the run; its parsed events are freed on return, while the GC is still off."""
     started = time.perf_counter()
     if progress:
         progress.start(summary.source)
@@ -172,26 +202,34 @@ def _ingest_file(path: Path | str, tables: dict, seq: int, summary: Summary, hel
         parsed = read_file(path, stream=stream)
         if progress:
             progress.parsed(len(parsed.entries))
-        applied = bt.apply(tables, parsed.entries, seq, progress.advance if progress else None)
+        batch = validate(parsed.entries, progress.advance if progress else None)
+        applied = bt.settle(run.stored(batch), batch, run.seq)
         held_now = _held(applied, parsed.entries, parsed.positions, parsed.source)
     except InputError as exc:
         summary.error = str(exc)
+    except StoreError:
+        raise
     except Exception as exc:  # a bug must cost this file only, never the other files of the run
         log.exception("unexpected error while ingesting %s", summary.source)
         summary.error = f"{summary.source}: unexpected {type(exc).__name__}: {exc} (details in process.log)"
     if summary.error:
         summary.store_size_after = summary.store_size_before
-        return tables, seq, summary.store_size_before
+        return
     _count(applied, summary)
     summary.store_size_after = summary.store_size_before + summary.ingested
-    held.extend(held_now)
+    run.keep(applied)
+    run.held.extend(held_now)
+    run.seq += len(parsed.entries)
     _log_duplicates(applied, parsed.source, parsed.positions)
     summary.seconds = time.perf_counter() - started
-    return applied.tables, seq + len(parsed.entries), summary.store_size_after
 
 
-def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Progress | None = None) -> RunSummary:
-    """Ingest files one batch each, commit once at the end, and hold their rejected events.
+def _counts(summary: Summary) -> dict:
+    return {name: getattr(summary, name) for name in ("read", "ingested", "updated", "duplicates", "rejected")}
+
+
+def ingest(store: Store, paths: list[str | Path], progress: Progress | None = None) -> RunSummary:
+    """Ingest files one batch each, and commit them once at the end with their rejected events held.
 
     A file that cannot be read or parsed adds nothing and is reported in its
     summary; the other files go on. Ctrl-C before the commit changes nothing.
@@ -202,14 +240,14 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
         log.info("%s", note)
     total = Summary("total")
     with _pipes_opened(files) as pipes, store.writing() as snapshot, gc_paused(), _closing(progress):
-        already_held = rejects.load()  # a damaged rejects file stops the run before anything is written
+        already_held = snapshot.held  # a damaged store stops the run before anything is written
         total.store_size_before = size = snapshot.size()
-        tables, seq = snapshot.tables, snapshot.next_seq
-        held: list[dict] = []
+        run = _Run(snapshot, snapshot.next_seq)
         for n, path in enumerate(files):
             summary = Summary(source_name(path), store_size_before=size)
             summaries.append(summary)
-            tables, seq, size = _ingest_file(path, tables, seq, summary, held, progress, pipes.get(n))
+            _ingest_file(path, run, summary, progress, pipes.get(n))
+            size = summary.store_size_after
             total.add(summary)
         sources = [s.source for s in summaries if not s.error]
         if sources:
@@ -217,9 +255,8 @@ def ingest(store: Store, paths: list[str | Path], rejects: Rejects, progress: Pr
                 progress.stage("saving")
             last = {"time": now(), "sources": sources}
             with uninterrupted():
-                # Rejects first: if the save then fails, re-ingesting finds them held already (never twice).
-                rejects.add(new_only(already_held, held))
-                store.commit(snapshot.evolve(tables, seq, last))
+                store.commit(Change("ingest", run.pending(), new_only(already_held, run.held), next_seq=run.seq,
+                                    sources=sources, counts=_counts(total), last_ingest=last))
     total.store_size_after = size
     total.seconds = time.perf_counter() - started
     for summary in summaries:
@@ -241,25 +278,25 @@ class ReprocessSummary:
         return out
 
 
-def reprocess(store: Store, rejects: Rejects) -> ReprocessSummary:
-    """Accepted (or duplicate) events leave the rejects file; the others stay with their current reason."""
+def reprocess(store: Store) -> ReprocessSummary:
+    """Accepted (or duplicate) events stop being held; the others stay with their current reason."""
     started = time.perf_counter()
     summary = Summary("held rejected events")
     with store.writing() as snapshot:
-        held = rejects.load()
+        held = snapshot.held
         summary.store_size_before = summary.store_size_after = snapshot.size()
         if not held:
             return ReprocessSummary(summary, 0)
-        entries = [entry_of(h) for h in held]
-        applied = bt.apply(snapshot.tables, entries, snapshot.next_seq)
+        batch = validate([entry_of(h) for h in held])
+        applied = bt.settle(snapshot.related(bt.wanted(batch)), batch, snapshot.next_seq)
         _count(applied, summary)
         summary.store_size_after = summary.store_size_before + summary.ingested
         outcome = applied.events
         still = outcome.index[outcome["status"] == bt.REJECTED]
         remaining = [dict(held[i], reason=outcome.at[i, "reason"], message=outcome.at[i, "message"]) for i in still]
         with uninterrupted():
-            store.commit(snapshot.evolve(applied.tables, snapshot.next_seq + len(entries), snapshot.last_ingest))
-            rejects.replace(remaining)
+            store.commit(Change("reprocess", applied.added, remaining, release_held=True,
+                                next_seq=snapshot.next_seq + len(held), counts=_counts(summary)))
     summary.seconds = time.perf_counter() - started
     _log_summary(summary)
     return ReprocessSummary(summary, len(remaining))

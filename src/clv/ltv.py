@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import events as ev
-from . import tables as tb
 from .errors import NoDataError
 from .store import Snapshot
 
@@ -37,18 +35,10 @@ def weeks_spanned(first: pd.Timestamp, last: pd.Timestamp) -> int:
 
 def timeframe(snapshot: Snapshot) -> tuple[pd.Timestamp, pd.Timestamp, int] | None:
     """(earliest event, latest event, weeks), or None for an empty store."""
-    times = tb.event_times(snapshot.tables)
-    if times.empty:
+    totals = snapshot.totals()
+    if totals.first is None:
         return None
-    first, last = times.min(), times.max()
-    return first, last, weeks_spanned(first, last)
-
-
-def customer_ids(views: dict[str, pd.DataFrame]) -> pd.Index:
-    """Every customer id in the store: CUSTOMER records and the customers of visits, images and orders."""
-    ids = pd.concat([views[ev.CUSTOMERS]["key"], *(views[t][ev.CUSTOMER_FIELD] for t in ev.customer_tables())],
-                    ignore_index=True)
-    return pd.Index(ids.dropna().unique(), name="customer_id")
+    return totals.first, totals.last, weeks_spanned(totals.first, totals.last)
 
 
 def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
@@ -57,16 +47,13 @@ def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
     if span is None:
         raise NoDataError("no data: the store is empty; ingest some events first")
     weeks = span[2]
-    views = snapshot.current()
-    customers, visits, orders = views[ev.CUSTOMERS], views[ev.VISITS], views[ev.ORDERS]
-    ids = customer_ids(views)
-    revenue = orders.groupby("customer_id", observed=True)["amount"].sum().reindex(ids, fill_value=0.0)
-    visit_count = visits.groupby("customer_id", observed=True).size().reindex(ids, fill_value=0)
+    totals = snapshot.totals()
+    ids = totals.ids
     table = pd.DataFrame({
         "customer_id": ids,
-        "last_name": customers.set_index("key")["last_name"].reindex(ids).to_numpy(),
-        "total_revenue": revenue.to_numpy(dtype="float64"),
-        "site_visits": visit_count.to_numpy(dtype="int64"),
+        "last_name": totals.last_name.reindex(ids).to_numpy(),
+        "total_revenue": totals.revenue.reindex(ids, fill_value=0.0).to_numpy(dtype="float64"),
+        "site_visits": totals.visits.reindex(ids, fill_value=0).to_numpy(dtype="int64"),
     })
     table["revenue_per_visit"] = (table["total_revenue"] / table["site_visits"]).where(table["site_visits"] > 0)
     table["visits_per_week"] = table["site_visits"] / weeks

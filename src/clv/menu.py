@@ -126,9 +126,8 @@ def stats_action(ctx, commands: dict[str, Command], ask: Ask) -> None:
 
 
 def _known_ids(ctx) -> list[str]:
-    from .ltv import customer_ids
 
-    return [str(i) for i in customer_ids(ctx.store.snapshot().current())]
+    return [str(i) for i in ctx.store.snapshot().totals().ids]
 
 
 def customer_action(ctx, commands: dict[str, Command], ask: Ask) -> None:
@@ -178,7 +177,7 @@ def rejects_action(ctx, commands: dict[str, Command], ask: Ask) -> None:
                                            reprocess=None, ask=ask))
 
     rejects(None)
-    if ctx.rejects.load() and yes_no(ctx, ask, "Edit them now? [y/N] ", default=False):
+    if ctx.store.snapshot().held and yes_no(ctx, ask, "Edit them now? [y/N] ", default=False):
         rejects("edit")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from . import events as ev
-from .ltv import customer_ids, timeframe
+from .ltv import timeframe
 from .output import denoise
 from .store import Snapshot
 from .timefmt import iso_utc
@@ -12,22 +12,21 @@ from .timefmt import iso_utc
 
 def overview(snapshot: Snapshot, held: list[dict]) -> dict:
     """Counts, timeframe, revenue, visits per customer, held rejects and the last ingestion."""
-    views = snapshot.current()
-    ids = customer_ids(views)
-    with_record = len(views[ev.CUSTOMERS])
+    totals = snapshot.totals()
+    ids = totals.ids
+    with_record = totals.rows[ev.CUSTOMERS]
     span = timeframe(snapshot)
-    orders = views[ev.ORDERS]
-    visits = len(views[ev.VISITS])
+    visits = totals.rows[ev.VISITS]
     reasons = Counter(h.get("reason") for h in held)
     return {
-        "rows": {table: len(views[table]) for table in ev.tables()},
-        "store_size": snapshot.size(),
+        "rows": dict(totals.rows),
+        "store_size": sum(totals.rows.values()),
         "customers": {"total": len(ids), "with_record": with_record, "without_record": len(ids) - with_record},
         "first_event": iso_utc(span[0]) if span else None,
         "last_event": iso_utc(span[1]) if span else None,
         "weeks": span[2] if span else None,
-        "orders": len(orders),
-        "total_revenue": float(denoise([orders["amount"].sum()])[0]),
+        "orders": totals.rows[ev.ORDERS],
+        "total_revenue": float(denoise([totals.orders_revenue])[0]),
         "site_visits_per_customer": visits / len(ids) if len(ids) else None,
         "rejected_held": len(held),
         "rejected_held_by_reason": {code: reasons[code] for code in ev.REJECTION_CODES if reasons[code]},

@@ -5,9 +5,10 @@ import pandas as pd
 
 from . import events as ev
 from .errors import ClvError
-from .ltv import customer_ids, ltv_table
+from .ltv import ltv_table
 from .output import frame_records
 from .store import Snapshot
+from .tables import current
 from .terminal import escape
 
 SUGGESTIONS = 10
@@ -46,10 +47,10 @@ def similar_ids(ids: pd.Index, text: str) -> list[str]:
 def customer_profile(snapshot: Snapshot, customer_id: str) -> dict:
     """Everything the store knows about one customer id."""
     customer_id = customer_id.strip()
-    views = snapshot.current()
-    ids = customer_ids(views)
+    ids = snapshot.totals().ids
     if _decodable(customer_id) != customer_id or customer_id not in ids:
         raise UnknownCustomer(customer_id, similar_ids(ids, customer_id))
+    views = current(snapshot.customer_rows(customer_id))
     customers = views[ev.CUSTOMERS]
     record = customers.loc[customers["key"] == customer_id]
     orders = views[ev.ORDERS].loc[views[ev.ORDERS][ev.CUSTOMER_FIELD] == customer_id]

@@ -2,23 +2,19 @@
 
 Each held event is one JSON object: the original event (or, for a line that
 was not JSON, its raw text), the reason code, the message, where it came from
-and when it was rejected. On disk they are the lines of rejected_events.jsonl.
+and when it was rejected. They are held in the store, committed with the
+events (store.py).
 
 `select`, `to_editable` and `from_edited` are the round trip of `rejects edit`,
 free of any editor so they can be tested on their own.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
 import orjson
 
-from .atomic import fsync_path, staged
-from .errors import StoreError
 from .reader import MalformedLine, printable
 from .timefmt import now
 
@@ -35,19 +31,6 @@ EDITABLE_HELP = (
     "# delete a line (or its comment) to discard the event; a line with no comment of its own is held\n"
     "# as a new event. Lines starting with # are ignored. Save and quit to commit.\n"
 )
-
-
-class Rejects(Protocol):
-    location: str
-
-    def load(self) -> list[dict]:
-        """Every held rejected event, oldest first."""
-
-    def add(self, records: list[dict]) -> None:
-        """Hold more rejected events."""
-
-    def replace(self, records: list[dict]) -> None:
-        """Hold exactly these (after re-processing)."""
 
 
 def _depth(value: object) -> int:
@@ -240,91 +223,3 @@ def from_edited(text: str, selected: list[tuple[int, dict]]) -> EditResult:
         current = None
     result.discarded = set(by_place) - paired
     return result
-
-
-class MemoryRejects:
-    location = "memory"
-
-    def __init__(self) -> None:
-        self._records: list[dict] = []
-
-    def load(self) -> list[dict]:
-        return list(self._records)
-
-    def add(self, records: list[dict]) -> None:
-        self._records.extend(records)
-
-    def replace(self, records: list[dict]) -> None:
-        self._records = list(records)
-
-
-class FileRejects:
-    """Rejected events as JSON Lines; appended on ingest, rewritten atomically on reprocess."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.location = str(self.path)
-
-    def _read(self) -> bytes:
-        try:
-            return self.path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):  # nothing was ever held there
-            return b""
-        except OSError as exc:
-            raise StoreError(f"cannot read {printable(str(self.path))}: {exc.strerror or exc}") from None
-
-    def load(self) -> list[dict]:
-        """The held events; a last line still being written (or cut short by a crash) is not one yet."""
-        data = self._read()
-        lines = data.split(b"\n")
-        held = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                value = None
-            if not isinstance(value, dict):
-                if number == len(lines):  # no newline after it: an append in progress, or torn by a crash
-                    break
-                raise StoreError(f"{printable(str(self.path))} line {number} is not a held event; "
-                                 "fix or remove that line")
-            held.append(value)
-        return held
-
-    def _write(self, records: list[dict], mode: str, path: Path) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, mode) as out:
-            out.write(b"".join(dumps(r) + b"\n" for r in records))
-
-    def add(self, records: list[dict]) -> None:
-        """Append; a torn last line left by a crash is cut first, and a failed append is undone."""
-        if not records:
-            return
-        data = self._read()
-        whole = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
-        try:
-            if whole != len(data):
-                os.truncate(self.path, whole)
-            self._write(records, "ab", self.path)
-            fsync_path(self.path)
-        except OSError as exc:
-            try:
-                os.truncate(self.path, whole)
-            except OSError:
-                pass
-            raise StoreError(f"cannot hold rejected events in {printable(str(self.path))}: "
-                             f"{exc.strerror or exc}; nothing was stored") from None
-
-    def replace(self, records: list[dict]) -> None:
-        try:
-            with staged(self.path) as temporary:
-                self._write(records, "wb", temporary)
-        except OSError as exc:
-            raise StoreError(f"cannot rewrite {printable(str(self.path))}: {exc.strerror or exc}; "
-                             "the held events are as they were") from None
-
-
-def open_rejects(logs_dir: Path | str | None) -> Rejects:
-    return MemoryRejects() if logs_dir is None else FileRejects(Path(logs_dir) / FILE_NAME)

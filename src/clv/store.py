@@ -1,37 +1,49 @@
-"""Where the tables live between runs.
+"""Where the tables and the held rejected events live between runs (docs/contract.md, "Store").
 
-A store hands out snapshots (the stored tables plus a little metadata) and
-takes back a new snapshot to commit. Two engines share that small interface:
-MemoryStore keeps nothing on disk; ParquetStore keeps one Parquet file per
-table under a data directory.
+Two engines share one small interface: MemoryStore keeps nothing on disk;
+DeltaStore keeps everything in one Delta Lake table under the data directory,
+so DuckDB, Dask, Spark or pandas can read it without this tool.
 
-On disk, every commit writes a new generation directory and then switches the
-CURRENT manifest to it with os.replace, so a crash or Ctrl-C at any moment
-leaves either the old or the new state. Writers hold an OS file lock, which
-the kernel drops when the process dies, so a crash never leaves a stale lock.
+That table holds every accepted event (the rows of the four tables, each
+version of a customer or order) and the held rejected events, partitioned by
+`table_name` and, for events, by a bucket of the key. A change is one Delta
+commit: the new Parquet files are written first, then one transaction adds
+them (and, when the held events are rewritten, removes their old files), so a
+crash or kill at any moment leaves the version before or the version after,
+events and held rejects together. An ingestion reads only the rows of the keys
+its batch touches (bucket by bucket) and appends: it costs what its batch
+costs. Writers hold an OS file lock, which the kernel drops when the process
+dies, so a crash never leaves a stale lock.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
-import shutil
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 
+from . import cluster
 from . import events as ev
 from . import tables as tb
-from .atomic import fsync_path, staged
 from .errors import StoreError
 from .reader import printable
 from .timefmt import now
@@ -42,23 +54,81 @@ try:
 except ImportError:  # not a POSIX system: the on-disk store cannot lock, --memory still works
     fcntl = None
 
-MANIFEST = "CURRENT"
-# A generation folder: its number, then the id of the store that wrote it (and a random part).
-GENERATION = re.compile(r"gen-(?P<number>\d{6,})-(?P<store>[0-9a-f]{8})(?P<random>[0-9a-f]{8})?")
+TABLE_DIR = "events"  # the Delta table, under the data directory
+LOG = "_delta_log"
+FIRST_COMMIT = "_clv_first_commit"  # present while a store's first commit writes its files
+COMMIT_FILE = re.compile(r"\d{20}\.(json|checkpoint\.parquet)")
 LOCK = "LOCK"
-FORMAT = 1
+PARTITION = "table_name"
+BUCKET = "bucket"
+BUCKETS = 16  # keys spread over this many buckets: the unit of an ingestion's lookups and of a cluster's work
+SMALL_STORE = 200_000  # keys up to which the figures are computed in one pass: buckets would only add overhead
+HELD = "held"  # the table_name of held rejected events: one JSON record per row, in `record`
+RECORD = "record"
+FORMAT = 2  # format 1 was one Parquet file per table under a CURRENT manifest (see legacy.py)
+METADATA = "clv"  # the commit metadata key holding this tool's figures of a version
 COMPRESSION = "zstd"
+WAIT_STEP = 0.1  # seconds between two tries for the write lock
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EMPTY = -1  # the version of a store nothing was ever committed to
 
 
 @dataclass
-class Snapshot:
-    """The stored tables at one generation; never changed in place once committed."""
+class Change:
+    """What one commit adds: new event rows per table and held rejected events, and what to record of it."""
 
-    tables: dict[str, pd.DataFrame] = field(default_factory=tb.empty_tables)
-    next_seq: int = 0
-    generation: int = 0
-    last_ingest: dict | None = None
-    _views: dict[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+    command: str
+    added: dict[str, pd.DataFrame] = field(default_factory=dict)
+    hold: list[dict] = field(default_factory=list)
+    release_held: bool = False  # the events held before the change leave it (the new list is `hold`)
+    next_seq: int | None = None  # None: as it was
+    sources: list[str] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+    last_ingest: dict | None = None  # None: as it was
+
+
+def related(frames: dict[str, pd.DataFrame], wanted: dict[str, pd.Series]) -> dict[str, pd.DataFrame]:
+    """The rows of each table whose key is among the wanted keys of that table."""
+    return {table: frame.loc[tb.member(frame["key"], wanted[table])] if table in wanted else frame.iloc[:0]
+            for table, frame in frames.items()}
+
+
+class Snapshot:
+    """One committed version of the store; the tables and held events load on first use."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame] | None = None, held: list[dict] | None = None,
+                 version: int = 0, next_seq: int = 0, last_ingest: dict | None = None) -> None:
+        self._tables = tables
+        self._held = held
+        self._views: dict[str, pd.DataFrame] | None = None
+        self._totals = None
+        self.version = version
+        self.next_seq = next_seq
+        self.last_ingest = last_ingest
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every stored row of every table (a query that needs less asks for less: see related)."""
+        if self._tables is None:
+            self._tables = self._load_tables()
+        return self._tables
+
+    @property
+    def held(self) -> list[dict]:
+        """The held rejected events, oldest first."""
+        if self._held is None:
+            self._held = self._load_held()
+        return self._held
+
+    def _load_tables(self) -> dict[str, pd.DataFrame]:
+        return tb.empty_tables()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Every stored row of one table (without loading the others)."""
+        return self.tables[name]
+
+    def _load_held(self) -> list[dict]:
+        return []
 
     def current(self) -> dict[str, pd.DataFrame]:
         """The one-row-per-key tables, computed once per snapshot."""
@@ -66,13 +136,35 @@ class Snapshot:
             self._views = tb.current(self.tables)
         return self._views
 
-    def size(self) -> int:
-        return tb.size(self.tables)
+    def rows(self) -> dict[str, int]:
+        """Keys per table (rows of the one-row-per-key tables)."""
+        return {table: int(tb.creating_rows(frame).sum()) for table, frame in self.tables.items()}
 
-    def evolve(self, tables: dict[str, pd.DataFrame], next_seq: int, last_ingest: dict | None) -> Snapshot:
-        """The snapshot to commit after a change."""
-        return replace(self, tables=tables, next_seq=next_seq, generation=self.generation + 1,
-                       last_ingest=last_ingest, _views=None)
+    def size(self) -> int:
+        return sum(self.rows().values())
+
+    def related(self, wanted: dict[str, pd.Series]) -> dict[str, pd.DataFrame]:
+        """The stored rows of the wanted keys, per table: all an ingestion of those keys needs to see."""
+        return related(self.tables, wanted)
+
+    def customer_rows(self, customer_id: str) -> dict[str, pd.DataFrame]:
+        """Every version of the rows that name a customer (its record, and the rows with it as customer_id)."""
+        wanted = {ev.CUSTOMERS: pd.Series([customer_id], dtype="str")}
+        for table in ev.customer_tables():
+            wanted[table] = self._keys_naming(table, customer_id)
+        return self.related(wanted)
+
+    def _keys_naming(self, table: str, customer_id: str) -> pd.Series:
+        frame = self.tables[table]
+        return frame.loc[frame[ev.CUSTOMER_FIELD] == customer_id, "key"]
+
+    def totals(self):
+        """What LTV and the overview need (totals.Totals), computed once per snapshot."""
+        from .totals import totals_of
+
+        if self._totals is None:
+            self._totals = totals_of(self.tables)
+        return self._totals
 
 
 class Store(Protocol):
@@ -81,13 +173,13 @@ class Store(Protocol):
     location: str
 
     def snapshot(self) -> Snapshot:
-        """The latest committed state."""
+        """The latest committed version."""
 
     def writing(self) -> AbstractContextManager[Snapshot]:
         """Exclusive access for a change: yields the latest snapshot to build on."""
 
-    def commit(self, snapshot: Snapshot) -> None:
-        """Make snapshot the stored state, all at once."""
+    def commit(self, change: Change) -> None:
+        """Add the change as one new version, all at once."""
 
 
 class MemoryStore:
@@ -96,7 +188,8 @@ class MemoryStore:
     location = "memory"
 
     def __init__(self) -> None:
-        self._snapshot = Snapshot()
+        self._snapshot = Snapshot(tb.empty_tables(), [])
+        self._history: list[dict] = []
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
@@ -105,112 +198,362 @@ class MemoryStore:
     def writing(self) -> Iterator[Snapshot]:
         yield self._snapshot
 
-    def commit(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
+    def commit(self, change: Change) -> None:
+        old = self._snapshot
+        tables = {t: pd.concat([frame, tb.conform(change.added[t], t)], ignore_index=True)
+                  if t in change.added and len(change.added[t]) else frame for t, frame in old.tables.items()}
+        held = [*([] if change.release_held else old.held), *change.hold]
+        self._snapshot = Snapshot(tables, held, old.version + 1, _next_seq(change, old),
+                                  change.last_ingest or old.last_ingest)
 
 
-def _to_frame(table: pa.Table, name: str) -> pd.DataFrame:
+def _next_seq(change: Change, old: Snapshot) -> int:
+    return old.next_seq if change.next_seq is None else change.next_seq
+
+
+def stored_schema() -> pa.Schema:
+    """The Delta table's columns: the partition, every stored column of every table, and the held record."""
+    kinds = {ev.ID: pa.string(), ev.TEXT: pa.string(), ev.AMOUNT: pa.float64(), ev.TAGS: TAGS_TYPE,
+             ev.TIME: pa.timestamp("us", tz="UTC")}
+    columns = [(PARTITION, pa.string()), (BUCKET, pa.int32()), ("key", pa.string()), ("verb", pa.string()),
+               ("event_time", pa.timestamp("us", tz="UTC")), ("seq", pa.int64())]
+    columns += [(f.stored_as, kinds[f.kind]) for f in ev.fields().values()]
+    return pa.schema([*dict(columns).items(), (RECORD, pa.string())])
+
+
+MULTIPLIER = np.uint64(0x100000001B3)  # FNV's 64-bit prime
+MIXER = np.uint64(0xBF58476D1CE4E5B9)
+LANES = np.arange(8)
+
+
+def bucket_of(keys: pd.Series | pa.Array) -> np.ndarray:
+    """Each key's bucket, from a hash of its UTF-8 bytes that is the same on every machine and version.
+
+    h starts as the length in bytes; each 8-byte word of the key (little-endian,
+    the last one padded with zeros) makes h = (h XOR word) × prime, modulo 2^64;
+    h is then mixed and taken modulo BUCKETS. Vectorised over Arrow's buffers:
+    step w handles the w-th word of every key that has one, longest keys first.
+    """
+    array = pa.chunked_array(pa.array(keys, type=pa.large_string())).combine_chunks()
+    n = len(array)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + n + 1]
+    raw = np.frombuffer(array.buffers()[2], dtype=np.uint8) if array.buffers()[2] else np.zeros(0, np.uint8)
+    data = np.concatenate([raw[offsets[0]:offsets[-1]], np.zeros(8, np.uint8)])
+    lengths = np.diff(offsets)
+    words = (lengths + 7) // 8
+    order = np.argsort(-words, kind="stable")
+    starts, lengths, fewer = (offsets[:-1] - offsets[0])[order], lengths[order], -words[order]
+    hashed = lengths.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for w in range(int(-fewer[0])):
+            k = int(np.searchsorted(fewer, -w, side="left"))  # the keys with more than w words
+            block = data[(starts[:k] + 8 * w)[:, None] + LANES]
+            block[LANES >= (lengths[:k] - 8 * w)[:, None]] = 0
+            hashed[:k] = (hashed[:k] ^ block.view("<u8")[:, 0]) * MULTIPLIER
+        hashed ^= hashed >> np.uint64(29)
+        hashed *= MIXER
+        hashed ^= hashed >> np.uint64(32)
+    buckets = np.empty(n, dtype=np.int32)
+    buckets[order] = (hashed % np.uint64(BUCKETS)).astype(np.int32)
+    return buckets
+
+
+def _to_frame(table: pa.Table, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Arrow rows as the table's frame (or those of its columns given), in the stored dtypes."""
     mapper = {TAGS_TYPE: TAGS_DTYPE}.get
-    return tb.conform(table.to_pandas(types_mapper=mapper, ignore_metadata=True), name)
+    return tb.conform(table.to_pandas(types_mapper=mapper, ignore_metadata=True), name, columns)
 
 
-class _Missing(Exception):
-    """A table file the manifest names is not there (maybe a writer just switched generations)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(str(path))
-        self.path = path
+def _held_records(table: pa.Table) -> list[dict]:
+    order = np.argsort(table.column("seq").to_numpy(zero_copy_only=False), kind="stable")
+    return [orjson.loads(text) for text in table.column(RECORD).take(pa.array(order)).to_pylist()]
 
 
-class ParquetStore:
-    """Tables as Parquet files under a data directory, switched atomically by a manifest."""
+def _first_line(problem: object) -> str:
+    text = str(problem).strip()
+    return printable(text.splitlines()[0] if text else type(problem).__name__)
 
-    def __init__(self, data_dir: Path | str) -> None:
-        self.data_dir = Path(data_dir)
-        self.location = str(self.data_dir)
-        self._snapshot: Snapshot | None = None
-        self._lock_fd: int | None = None
-        self._store_id: str | None = None
 
-    def _damaged(self, path: Path, problem: object) -> StoreError:
-        first_line = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
-        return StoreError(f"store file {printable(str(path))} is damaged ({printable(first_line)}); "
-                          "it was left as it is")
+@dataclass(frozen=True)
+class Source:
+    """One version of one store's table, as the per-bucket work names it (on a thread or a Dask worker).
 
-    def _generations(self) -> list[Path]:
+    `commit` identifies the version's commit file, so a store folder replaced by
+    another one with the same version numbers is never mistaken for it.
+    """
+
+    path: str
+    version: int
+    commit: tuple
+
+
+def source_of(path: str, version: int) -> Source:
+    try:
+        found = os.stat(Path(path) / "_delta_log" / f"{version:020d}.json")
+        commit: tuple = (found.st_ino, found.st_mtime_ns, found.st_size)
+    except OSError:  # a log cleaned up behind a checkpoint: the version alone must do
+        commit = ()
+    return Source(path, version, commit)
+
+
+@lru_cache(maxsize=4)
+def open_dataset(source: Source) -> pds.Dataset:  # cleared at exit, before the interpreter winds down its threads
+    """The files of one version of the table as an Arrow dataset, opened once per process (and per worker)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    path = source.path
+    try:
+        return DeltaTable(path, version=source.version).to_pyarrow_dataset(schema=stored_schema())
+    except (DeltaError, OSError, ValueError, pa.ArrowException) as exc:
+        raise _damaged(path, exc) from None
+
+
+atexit.register(open_dataset.cache_clear)
+
+
+def _damaged(path: str, problem: object) -> StoreError:
+    return StoreError(f"the store in {printable(str(Path(path).parent))} is damaged ({_first_line(problem)}); "
+                      "it was left as it is")
+
+
+def scan(source: Source, table: str, columns: list[str] | None = None, where: pds.Expression | None = None) -> pa.Table:
+    """Rows of one table (or of the held events) at a version, only the columns asked for."""
+    condition = pds.field(PARTITION) == table
+    if where is not None:
+        condition = condition & where
+    try:
+        return open_dataset(source).to_table(columns=columns, filter=condition)
+    except (OSError, pa.ArrowException) as exc:
+        raise _unreadable(source, exc) from None
+
+
+def _unreadable(source: Source, problem: object) -> StoreError:
+    """A read failed: name the file that cannot be read, when one of them is the cause."""
+    dataset = open_dataset(source)
+    for fragment in dataset.get_fragments():
         try:
-            return [p for p in self.data_dir.iterdir() if p.name.startswith("gen-") and p.is_dir()]
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as exc:
-            raise StoreError(f"cannot open the store in {printable(str(self.data_dir))}: "
-                             f"{exc.strerror or exc}") from None
+            fragment.to_table(schema=dataset.schema)
+        except (OSError, pa.ArrowException) as exc:
+            name = fragment.path if os.path.isabs(fragment.path) else str(Path(source.path) / fragment.path)
+            return StoreError(f"store file {printable(name)} is damaged ({_first_line(exc)}); it was left as it is")
+    return _damaged(source.path, problem)
 
-    def _read_manifest(self) -> dict | None:
-        path = self.data_dir / MANIFEST
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError):
-            if any(GENERATION.fullmatch(p.name) for p in self._generations()):
-                raise StoreError(f"the store in {printable(str(self.data_dir))} has table files but no {MANIFEST} "
-                                 "manifest; it was left as it is (restore the manifest, or move the folder away to "
-                                 "start a new store)") from None
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise self._damaged(path, getattr(exc, "strerror", None) or exc) from None
-        try:
-            manifest = json.loads(text)
-            if manifest.get("format") != FORMAT:
-                raise ValueError("unexpected content")
-            files = manifest["tables"]
-            unknown = set(files) - set(ev.tables())
-            if unknown:
-                raise ValueError(f"tables of unknown event types: {', '.join(sorted(unknown))}")
-            if not all(isinstance(v, str) and GENERATION.fullmatch(v.split("/")[0]) for v in files.values()):
-                raise ValueError("table paths are not generation files")
-            if type(manifest["generation"]) is not int or type(manifest["next_seq"]) is not int:
-                raise ValueError("generation and next_seq must be whole numbers")
-            last = manifest.get("last_ingest")
-            if last is not None and not (isinstance(last.get("time"), str) and isinstance(last.get("sources"), list)
-                                         and all(isinstance(s, str) for s in last["sources"])):
-                raise ValueError("last_ingest is not a time and a list of sources")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise self._damaged(path, exc) from None
-        return manifest
 
-    def _load(self, manifest: dict) -> Snapshot:
-        loaded = {}
-        for name in ev.tables():
-            if name not in manifest["tables"]:  # an event type registered after this store was written
-                loaded[name] = tb.empty(name)
+def bucket_rows(source: Source, table: str, bucket: int, keys: pa.Array) -> pa.Table:
+    """The stored rows of one bucket of a table whose key is among keys (all of them of that bucket).
+
+    Only the key column of each file is read whole; the other columns only of the rows found.
+    """
+    columns = tb.columns(table)
+    where = (pds.field(PARTITION) == table) & (pds.field(BUCKET) == bucket)
+    found = []
+    try:
+        for fragment in open_dataset(source).get_fragments(filter=where):
+            stored = fragment.to_table(columns=["key"]).column("key")
+            hits = np.flatnonzero(tb.member(stored, keys))
+            if hits.size:
+                have = fragment.physical_schema.names
+                rows = fragment.take(pa.array(hits), columns=[c for c in columns if c in have])
+                found.append(pa.table({c: rows.column(c) if c in have else pa.nulls(len(rows)) for c in columns}))
+    except (OSError, pa.ArrowException) as exc:
+        raise _unreadable(source, exc) from None
+    return pa.concat_tables(found, promote_options="permissive") if found else _empty_arrow(table)
+
+
+def stored_frame(source: Source, rows: pa.Table | list[pa.Table], table: str,
+                 columns: list[str] | None = None) -> pd.DataFrame:
+    """Rows read from the store (in parts) as the table's frame; values of the wrong type name their file."""
+    try:
+        if isinstance(rows, list):
+            rows = pa.concat_tables(rows or [_empty_arrow(table)], promote_options="permissive")
+        return _to_frame(rows, table, columns)
+    except (ValueError, TypeError, pa.ArrowException) as exc:
+        raise _unreadable(source, exc) from None
+
+
+def bucket_totals(source: Source, bucket: int):
+    """The LTV and overview figures of one bucket, reading only the columns they need."""
+    from .totals import columns_read, totals_of
+
+    return totals_of({table: stored_frame(source, scan(source, table, columns, pds.field(BUCKET) == bucket), table,
+                                          columns) for table, columns in columns_read().items()})
+
+
+class DeltaSnapshot(Snapshot):
+    """A version of a DeltaStore: rows are read when asked for, and only the columns and keys asked for."""
+
+    def __init__(self, store: DeltaStore, table, meta: dict) -> None:
+        version = table.version()
+        self.delta_table = table
+        super().__init__(version=version, next_seq=meta.get("next_seq", 0), last_ingest=meta.get("last_ingest"))
+        self._rows = meta.get("rows") if isinstance(meta.get("rows"), dict) else {}
+        self._store = store
+        self._path = str(store.path)
+        self._source = source_of(self._path, version)
+        self._dataset = open_dataset(self._source)
+
+    def scan(self, table: str, columns: list[str] | None = None, where: pds.Expression | None = None) -> pa.Table:
+        return scan(self._source, table, columns, where)
+
+    def _load_tables(self) -> dict[str, pd.DataFrame]:
+        return {t: self.table(t) for t in ev.tables()}
+
+    def _load_held(self) -> list[dict]:
+        return _held_records(self.scan(HELD, ["seq", RECORD]))
+
+    def table(self, name: str) -> pd.DataFrame:
+        if self._tables is not None:
+            return self._tables[name]
+        return stored_frame(self._source, self.scan(name, tb.columns(name)), name)
+
+    def held_files(self) -> list[str]:
+        """The files holding the held events (removed when the held events are rewritten)."""
+        fragments = self._dataset.get_fragments(filter=pds.field(PARTITION) == HELD)
+        root = str(Path(self._path).resolve())
+        return [os.path.relpath(f.path, root) if os.path.isabs(f.path) else f.path for f in fragments]
+
+    def rows(self) -> dict[str, int]:
+        """From the commit's figures; counted in the files when a commit of another tool left none."""
+        if all(isinstance(self._rows.get(t), int) for t in ev.tables()):
+            return {t: self._rows[t] for t in ev.tables()}
+        try:
+            return {t: self._dataset.count_rows(filter=(pds.field(PARTITION) == t) & (pds.field("verb") != ev.UPDATE))
+                    for t in ev.tables()}
+        except (OSError, pa.ArrowException) as exc:
+            raise _damaged(self._path, exc) from None
+
+    def related(self, wanted: dict[str, pd.Series]) -> dict[str, pd.DataFrame]:
+        """Bucket by bucket, the rows whose key is wanted: memory in proportion to the batch, not the store.
+
+        A small store is looked up in one pass per table, whichever way is asked (see SMALL_STORE).
+        """
+        if self.size() <= SMALL_STORE:
+            return {table: stored_frame(self._source, self.scan(table, tb.columns(table), pds.field("key").isin(
+                pa.array(wanted[table], type=pa.string()).unique())), table)
+                if len(wanted.get(table, ())) else tb.empty(table) for table in ev.tables()}
+        calls, owners = [], []
+        for table in ev.tables():
+            keys = wanted.get(table)
+            if keys is None or not len(keys):
                 continue
-            path = self.data_dir / manifest["tables"][name]
-            try:
-                loaded[name] = _to_frame(pq.read_table(path), name)
-            except FileNotFoundError:
-                raise _Missing(path) from None
-            except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as exc:
-                raise self._damaged(path, exc) from None
-        return Snapshot(loaded, manifest["next_seq"], manifest["generation"], manifest.get("last_ingest"))
+            keys = pa.chunked_array(pa.array(keys, type=pa.large_string())).combine_chunks().unique()
+            buckets = bucket_of(keys)
+            for b in np.unique(buckets):
+                calls.append((self._source, table, int(b), keys.filter(pa.array(buckets == b))
+                              .cast(pa.string())))
+                owners.append(table)
+        found = cluster.run(bucket_rows, calls, self._store.scheduler)
+        return {table: stored_frame(self._source, [rows for rows, owner in zip(found, owners, strict=True)
+                                                   if owner == table], table)
+                for table in ev.tables()}
+
+    def _keys_naming(self, table: str, customer_id: str) -> pd.Series:
+        keys = self.scan(table, ["key"], pds.field(ev.CUSTOMER_FIELD) == customer_id).column("key")
+        return pd.Series(keys.to_pandas(), dtype="str")
+
+    def totals(self):
+        """Bucket by bucket (here or on the cluster); a small store in one pass, whichever way is asked."""
+        from .totals import columns_read, combine, totals_of
+
+        if self._totals is None:
+            if self.size() <= SMALL_STORE:
+                self._totals = totals_of({table: stored_frame(self._source, self.scan(table, columns), table, columns)
+                                          for table, columns in columns_read().items()})
+            else:
+                calls = [(self._source, b) for b in range(BUCKETS)]
+                self._totals = combine(cluster.run(bucket_totals, calls, self._store.scheduler))
+        return self._totals
+
+
+def _empty_arrow(table: str) -> pa.Table:
+    return pa.Table.from_pandas(tb.empty(table), preserve_index=False)
+
+
+class DeltaStore:
+    """The store on disk: one Delta table under the data directory, written under a lock."""
+
+    def __init__(self, data_dir: Path | str, wait: float = 0.0, scheduler: str | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / TABLE_DIR
+        self.location = str(self.data_dir)
+        self.wait = wait
+        self.scheduler = scheduler
+        self._snapshot: Snapshot | None = None
+        self._base: Snapshot | None = None
+        self._lock_fd: int | None = None
+
+    def exists(self) -> bool:
+        """Whether a version was ever committed: the log holds a commit (or a checkpoint)."""
+        return bool(_committed(self.path / LOG))
+
+    def _check_layout(self) -> None:
+        """A store in the old format, or Parquet files without a commit, is never taken for an empty store.
+
+        The one exception is the files of a first commit that did not finish (its marker is still there):
+        they were never part of a store, so there is no store yet.
+        """
+        if is_legacy(self.data_dir):
+            raise StoreError(f"the store in {printable(str(self.data_dir))} is in the previous format; convert it "
+                             "with: process.py migrate (nothing is lost)")
+        if (self.path / FIRST_COMMIT).exists() or not self.path.is_dir():
+            return
+        if any(self.path.rglob("*.parquet")):  # (a log folder alone is a table creation that did not finish)
+            raise StoreError(f"the store in {printable(str(self.data_dir))} has table files but no Delta log "
+                             f"commit ({printable(str(self.path / LOG))}); it was left as it is")
+
+    def table(self, version: int | None = None):
+        """The Delta table (at a version), or None when there is no store yet."""
+        if not self.exists():
+            self._check_layout()
+            return None
+        return self._open(version)
+
+    def _open(self, version: int | None = None):
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
+
+        commits = _committed(self.path / LOG)
+        if not commits:
+            return None
+        empty = [p for p in commits if p.stat().st_size == 0]
+        if empty:  # delta-rs would read it as a commit that changed nothing
+            raise _damaged(str(self.path), f"{empty[0].name} is empty")
+        try:
+            return DeltaTable(str(self.path), version=version)
+        except (DeltaError, OSError, ValueError) as exc:
+            raise _damaged(str(self.path), exc) from None
 
     def snapshot(self) -> Snapshot:
-        """Load the committed state, or reuse it when no other process has committed since."""
-        missing = None
-        for _ in range(3):
-            manifest = self._read_manifest()
-            if manifest is None:
-                if self._snapshot is None or self._snapshot.generation != 0:
-                    self._snapshot = Snapshot()
-                return self._snapshot
-            if self._snapshot is not None and self._snapshot.generation == manifest["generation"]:
-                return self._snapshot
-            try:
-                self._snapshot = self._load(manifest)
-                return self._snapshot
-            except _Missing as gone:  # a writer may have switched generations while we read: read the new one
-                missing = gone.path
-        raise StoreError(f"store file {printable(str(missing))} is missing; the store in "
-                         f"{printable(str(self.data_dir))} is damaged and was left as it is")
+        """The latest version, reused while no other process has committed since."""
+        table = self.table()
+        if table is None:
+            if self._snapshot is None or self._snapshot.version != EMPTY:
+                self._snapshot = Snapshot(tb.empty_tables(), [], EMPTY)
+            return self._snapshot
+        version = table.version()
+        if self._snapshot is None or self._snapshot.version != version:
+            self._snapshot = DeltaSnapshot(self, table, self._meta(table))
+        return self._snapshot
+
+    def _meta(self, table) -> dict:
+        """This tool's figures of the latest version: those of the newest commit that recorded them."""
+        for entries in (table.history(limit=50), table.history()):
+            for entry in entries:
+                if METADATA in entry:
+                    return figures(entry[METADATA], str(self.path), entry.get("version"))
+        return {}
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The write lock, waited for up to self.wait seconds."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._release()
 
     def _acquire(self) -> None:
         if fcntl is None:
@@ -221,18 +564,24 @@ class ParquetStore:
         except OSError as exc:
             raise StoreError(f"cannot open the store in {printable(str(self.data_dir))}: "
                              f"{exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = printable(os.read(fd, 4096).decode("utf-8", "replace").strip()) or "another process"
-            os.close(fd)
-            raise StoreError(f"the store in {printable(str(self.data_dir))} is being written by {holder}; "
-                             "try again when it is done") from None
-        since = now()
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(WAIT_STEP)
+                    continue
+                holder = printable(os.read(fd, 4096).decode("utf-8", "replace").strip()) or "another process"
+                os.close(fd)
+                waited = f" (waited {self.wait:g} s)" if self.wait else " (--wait SECONDS waits for it)"
+                raise StoreError(f"the store in {printable(str(self.data_dir))} is being written by {holder}; "
+                                 f"try again when it is done{waited}") from None
         command = printable(" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))[:200]
         try:  # who holds the lock, for the message another writer gets; the lock itself is the flock
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"process {os.getpid()} ({command}), since {since}\n".encode(), 0)
+            os.pwrite(fd, f"process {os.getpid()} ({command}), since {now()}\n".encode(), 0)
         except OSError:
             pass
         self._lock_fd = fd
@@ -246,64 +595,217 @@ class ParquetStore:
 
     @contextmanager
     def writing(self) -> Iterator[Snapshot]:
-        self._acquire()
-        try:
-            yield self.snapshot()
-        finally:
-            self._release()
+        with self.locked():
+            self._base = self.snapshot()  # under the lock no other commit can come: commit builds on this one
+            try:
+                yield self._base
+            finally:
+                self._base = None
 
-    def commit(self, snapshot: Snapshot) -> None:
-        """Write a new generation beside the old one, then switch the manifest to it."""
+    def commit(self, change: Change) -> None:
+        """Write the change's files, then add them (and remove replaced held files) in one Delta transaction."""
         if self._lock_fd is None:
             raise RuntimeError("commit outside writing()")
-        previous = self._read_manifest()
-        self._store_id = (previous or {}).get("store_id") or uuid.uuid4().hex[:8]
-        name = f"gen-{snapshot.generation:06d}-{self._store_id}{uuid.uuid4().hex[:8]}"
-        folder = self.data_dir / name
+        from deltalake import CommitProperties
+        from deltalake import Schema as DeltaSchema
+        from deltalake.exceptions import DeltaError
+        from deltalake.transaction import RemoveAction, create_table_with_add_actions
+
+        schema = stored_schema()
+        written: list[Path] = []
         try:
-            folder.mkdir()
-            files = self._write_tables(snapshot, folder)
-            manifest = {"format": FORMAT, "store_id": self._store_id, "generation": snapshot.generation,
-                        "next_seq": snapshot.next_seq, "tables": files, "last_ingest": snapshot.last_ingest}
-            with staged(self.data_dir / MANIFEST) as temporary:
-                temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        except (OSError, pa.ArrowException) as exc:
-            shutil.rmtree(folder, ignore_errors=True)  # the half-written generation this commit made
+            old = self._base
+            if old is None:  # (migrate writes where the previous format still is: no layout check)
+                old = self.snapshot() if self.exists() else Snapshot(tb.empty_tables(), [], EMPTY)
+            table = old.delta_table if isinstance(old, DeltaSnapshot) else None
+            if table is not None and not _covers(table, schema):  # an event type registered since: its columns
+                _add_columns(table, schema)
+            pieces = [piece for t, frame in change.added.items() if len(frame) for piece in _event_pieces(t, frame)]
+            if change.hold:
+                pieces.append((HELD, 0, _held_table(change.hold, 0 if change.release_held else _next_held(old))))
+            if table is None:  # marks the files that follow as a first commit's, should it not finish
+                self.path.mkdir(parents=True, exist_ok=True)
+                (self.path / FIRST_COMMIT).touch()
+            actions = _write_files(self.path, pieces, schema, written)
+            if change.release_held and isinstance(old, DeltaSnapshot):
+                stamp = int(time.time() * 1000)
+                actions += [RemoveAction(path, True, stamp) for path in old.held_files()]
+            rows = old.rows()
+            for t, frame in change.added.items():
+                rows[t] = rows.get(t, 0) + int(tb.creating_rows(frame).sum())
+            meta = {"format": FORMAT, "command": change.command, "sources": change.sources, "counts": change.counts,
+                    "next_seq": _next_seq(change, old), "last_ingest": change.last_ingest or old.last_ingest,
+                    "rows": rows}
+            properties = _properties(CommitProperties, change.command, meta)
+            if table is None:  # the table and its first version are one commit: no empty store is left behind
+                create_table_with_add_actions(str(self.path), DeltaSchema.from_arrow(schema), actions,
+                                              partition_by=[PARTITION, BUCKET], commit_properties=properties)
+            else:
+                table.create_write_transaction(actions, mode="append", schema=schema, partition_by=[PARTITION, BUCKET],
+                                               commit_properties=properties)
+            (self.path / FIRST_COMMIT).unlink(missing_ok=True)
+        except (OSError, pa.ArrowException, DeltaError) as exc:
+            for path in written:  # the files of a commit that did not happen
+                path.unlink(missing_ok=True)
             raise StoreError(f"cannot save the store in {printable(str(self.data_dir))}: "
-                             f"{getattr(exc, 'strerror', None) or exc}; it is as it was") from None
-        try:
-            fsync_path(self.data_dir)
-        except OSError:
-            pass  # the switch is made; the folder's own flush is the file system's to finish
-        self._snapshot = snapshot
-        self._sweep(name, previous)
-
-    def _write_tables(self, snapshot: Snapshot, folder: Path) -> dict[str, str]:
-        """One Parquet file per table in folder; Arrow releases the GIL while it encodes, so they go side by side."""
-        def write(table: str) -> None:
-            path = folder / f"{table}.parquet"
-            pq.write_table(pa.Table.from_pandas(snapshot.tables[table], preserve_index=False), path,
-                           compression=COMPRESSION)
-            fsync_path(path)
-
-        names = list(snapshot.tables)
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            list(pool.map(write, names))
-        fsync_path(folder)
-        return {table: f"{folder.name}/{table}.parquet" for table in names}
-
-    def _sweep(self, keep: str, previous: dict | None) -> None:
-        """Remove the generations this store wrote and no longer points to; nothing else in the folder.
-
-        Those are the one the previous manifest named, and any left by a crash, which carry this store's id.
-        """
-        ours = {p.split("/")[0] for p in (previous or {}).get("tables", {}).values()}
-        for path in self._generations():
-            match = GENERATION.fullmatch(path.name)
-            if path.name != keep and match and (path.name in ours or match["store"] == self._store_id):
-                shutil.rmtree(path, ignore_errors=True)
+                             f"{_first_line(getattr(exc, 'strerror', None) or exc)}; it is as it was") from None
+        self._snapshot = None
 
 
-def open_store(data_dir: Path | str | None) -> Store:
-    """A store under data_dir, or in memory when data_dir is None."""
-    return MemoryStore() if data_dir is None else ParquetStore(data_dir)
+LARGEST_SEQ = 2**62  # arrival numbers stay well inside int64
+
+
+def figures(text: object, path: str, version: object) -> dict:
+    """A commit's figures, checked: whatever a hand can put there is read or refused in one line, never a crash."""
+    def damaged(problem: str) -> StoreError:
+        return _damaged(path, f"the figures of version {version} {problem}")
+
+    try:
+        meta = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise damaged("are not a JSON object")
+    seq = meta.get("next_seq", 0)
+    if type(seq) is not int or not 0 <= seq < LARGEST_SEQ:
+        raise damaged("have a next_seq that is not a whole number from 0 up")
+    last = meta.get("last_ingest")
+    if last is not None and not (isinstance(last, dict) and isinstance(last.get("time"), str)
+                                 and isinstance(last.get("sources"), list)
+                                 and all(isinstance(x, str) for x in last["sources"])):
+        raise damaged("have a last_ingest that is not a time and a list of files")
+    rows = meta.get("rows")
+    if rows is not None and not (isinstance(rows, dict) and all(type(n) is int and n >= 0 for n in rows.values())):
+        raise damaged("have row counts that are not whole numbers")
+    return meta
+
+
+def _properties(kind: Callable, command: str, meta: dict):
+    return kind(custom_metadata={METADATA: json.dumps({"command": command, **meta}, ensure_ascii=True)})
+
+
+def _covers(table, schema: pa.Schema) -> bool:
+    have = set(pa.schema(table.schema()).names)
+    return all(name in have for name in schema.names)
+
+
+def _add_columns(table, schema: pa.Schema) -> None:
+    from deltalake.schema import Field as DeltaField
+
+    have = set(pa.schema(table.schema()).names)
+    table.alter.add_columns([DeltaField.from_arrow(f) for f in schema if f.name not in have])
+
+
+def _next_held(old: Snapshot) -> int:
+    if isinstance(old, DeltaSnapshot):
+        seqs = old.scan(HELD, ["seq"]).column("seq")
+        return int(pc.max(seqs).as_py()) + 1 if len(seqs) else 0
+    return len(old.held)
+
+
+def _held_table(records: list[dict], first: int) -> pa.Table:
+    from .rejects import dumps
+
+    return pa.table({"seq": pa.array(np.arange(first, first + len(records)), pa.int64()),
+                     RECORD: pa.array([dumps(r).decode() for r in records], pa.string())})
+
+
+def _event_pieces(table: str, frame: pd.DataFrame) -> Iterator[tuple[str, int, pa.Table]]:
+    """The new rows of one table, bucket by bucket."""
+    arrow = pa.Table.from_pandas(tb.conform(frame, table), preserve_index=False)
+    buckets = bucket_of(arrow.column("key"))
+    order = np.argsort(buckets, kind="stable")
+    arrow, buckets = arrow.take(pa.array(order)), buckets[order]
+    edges = np.flatnonzero(np.diff(buckets)) + 1
+    for start, stop in zip(np.r_[0, edges], np.r_[edges, len(buckets)], strict=True):
+        yield table, int(buckets[start]), arrow.slice(start, stop - start)
+
+
+def _write_files(root: Path, pieces: list[tuple[str, int, pa.Table]], schema: pa.Schema, written: list[Path]) -> list:
+    """One Parquet file per piece, written side by side (Arrow encodes without the GIL)."""
+    from deltalake.transaction import AddAction
+
+    columns = [f for f in schema if f.name not in (PARTITION, BUCKET)]
+
+    def write(piece: tuple[str, int, pa.Table]) -> AddAction:
+        table_name, bucket, rows = piece
+        full = pa.table([rows.column(f.name).cast(f.type) if f.name in rows.column_names else pa.nulls(len(rows), f.type)
+                         for f in columns], schema=pa.schema(columns))
+        relative = f"{PARTITION}={table_name}/{BUCKET}={bucket}/part-{uuid.uuid4().hex}.{COMPRESSION}.parquet"
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written.append(path)
+        pq.write_table(full, path, compression=COMPRESSION)
+        return AddAction(relative, path.stat().st_size, {PARTITION: table_name, BUCKET: str(bucket)},
+                         int(time.time() * 1000), True, _stats(full))
+
+    if not pieces:
+        return []
+    with ThreadPoolExecutor(max_workers=min(4, len(pieces))) as pool:
+        return list(pool.map(write, pieces))
+
+
+STATS_PREFIX = 64  # characters of a string kept in a file's statistics
+HIGHEST = "\U0010ffff"  # appended to a cut string so it still bounds the values from above
+
+
+def _stats(table: pa.Table) -> str:
+    """A file's Delta statistics: rows, and per column its nulls and (cut, still valid) bounds.
+
+    Readers prune files by them, so every column has them and every bound holds.
+    """
+    nulls, lows, highs = {}, {}, {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_map(column.type):
+            continue
+        nulls[name] = column.null_count
+        if column.null_count == len(column):
+            continue
+        low, high = pc.min_max(column).values()
+        if pa.types.is_string(column.type):
+            low, high = low.as_py(), high.as_py()
+            lows[name] = low[:STATS_PREFIX]
+            highs[name] = high if len(high) <= STATS_PREFIX else high[:STATS_PREFIX] + HIGHEST
+        elif pa.types.is_timestamp(column.type):  # milliseconds in the log: the bounds widen to whole ones
+            lows[name] = _millis(low.value // 1000)
+            highs[name] = _millis(-(-high.value // 1000))
+        else:
+            lows[name], highs[name] = low.as_py(), high.as_py()
+    return json.dumps({"numRecords": len(table), "minValues": lows, "maxValues": highs, "nullCount": nulls})
+
+
+LATEST_MILLIS = 253402300799999  # 9999-12-31T23:59:59.999Z, the last instant an event may hold
+
+
+def _millis(milliseconds: int) -> str:
+    moment = EPOCH + timedelta(milliseconds=min(milliseconds, LATEST_MILLIS))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+LEGACY_MANIFEST = "CURRENT"  # the previous format (legacy.py): a manifest naming one of its generation folders
+LEGACY_GENERATION = re.compile(r"gen-(?P<number>\d{6,})-(?P<store>[0-9a-f]{8})(?P<random>[0-9a-f]{8})?")
+
+
+def legacy_generations(data_dir: Path) -> list[Path]:
+    try:
+        return [p for p in data_dir.iterdir() if LEGACY_GENERATION.fullmatch(p.name) and p.is_dir()]
+    except OSError:
+        return []
+
+
+def is_legacy(data_dir: Path) -> bool:
+    """Whether data_dir holds a store of the previous format (its manifest, or its generation folders)."""
+    return (data_dir / LEGACY_MANIFEST).exists() or bool(legacy_generations(data_dir))
+
+
+def _committed(log: Path) -> list[Path]:
+    """The commit and checkpoint files of a Delta log (not the temporary files of a commit in progress)."""
+    try:
+        return [p for p in log.iterdir() if COMMIT_FILE.fullmatch(p.name)]
+    except OSError:
+        return []
+
+
+def open_store(data_dir: Path | str | None, wait: float = 0.0, scheduler: str | None = None) -> Store:
+    """A store under data_dir (its per-bucket work on a Dask scheduler when named), or in memory when None."""
+    return MemoryStore() if data_dir is None else DeltaStore(data_dir, wait, scheduler)

@@ -37,13 +37,14 @@ def empty_tables() -> dict[str, pd.DataFrame]:
     return {table: empty(table) for table in ev.tables()}
 
 
-def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """The table's columns in their order and dtypes, whatever built the frame."""
+def conform(frame: pd.DataFrame, table: str, only: list[str] | None = None) -> pd.DataFrame:
+    """The table's columns (or only those) in their order and dtypes, whatever built the frame."""
     kinds = dtypes()
-    return frame[columns(table)].astype({c: kinds[c] for c in columns(table)})
+    names = only or columns(table)
+    return frame[names].astype({c: kinds[c] for c in names})
 
 
-def member(values: pd.Series, *pools: pd.Series) -> np.ndarray:
+def member(values: pd.Series | pa.ChunkedArray, *pools: pd.Series | pa.Array) -> np.ndarray:
     """values.isin(pools) as one Arrow hash lookup; pandas' isin walks a large pool in Python."""
     wanted = _strings(values)
     pool = pa.chunked_array([chunk for p in pools for chunk in _strings(p).chunks], type=pa.large_string())
@@ -53,8 +54,10 @@ def member(values: pd.Series, *pools: pd.Series) -> np.ndarray:
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
 
 
-def _strings(column: pd.Series) -> pa.ChunkedArray:
+def _strings(column: pd.Series | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     """A column as Arrow large strings (pandas' own type for str): no copy when it is one already."""
+    if isinstance(column, (pa.Array, pa.ChunkedArray)):
+        return pa.chunked_array(column).cast(pa.large_string())
     return pa.chunked_array(pa.array(column, type=pa.large_string()))
 
 

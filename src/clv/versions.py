@@ -1,0 +1,143 @@
+"""The store's versions: list them, make an earlier one current, compact (docs/contract.md, "Versions of the store").
+
+Every commit of the Delta table is a version. `rollback` restores an earlier
+one as a new commit, so the rollback itself can be undone; `compact` merges
+small files and removes the files no version younger than the retention needs,
+and only when asked.
+"""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+import orjson
+
+from .defaults import RETAIN_HOURS
+from .errors import StoreError, UsageError
+from .store import BUCKET, LOG, METADATA, PARTITION, DeltaStore, Store, _properties, figures
+
+OWN_FILE = re.compile(r"part-[0-9a-f]{32}\.zstd\.parquet")  # the names store.py gives its files
+COUNTS = ["read", "ingested", "updated", "duplicates", "rejected"]
+COLUMNS = ["version", "time", "command", "sources", *COUNTS]
+
+
+def _delta(store: Store) -> DeltaStore:
+    if not isinstance(store, DeltaStore):
+        raise UsageError("a store in memory has no versions; use --data-dir")
+    return store
+
+
+def _table(store: DeltaStore):
+    table = store.table()
+    if table is None:
+        raise StoreError(f"no store in {store.location}: nothing has been committed there yet")
+    return table
+
+
+def _entries(table, path: str) -> list[dict]:
+    """The commits, newest first, each with this tool's figures (empty for other tools' commits or bad ones)."""
+    entries = []
+    for entry in table.history():
+        try:
+            meta = figures(entry[METADATA], path, entry.get("version")) if METADATA in entry else {}
+        except StoreError:
+            meta = {}
+        entries.append({**entry, "meta": meta})
+    return entries
+
+
+def history(store: Store) -> list[dict]:
+    """One row per version, newest first: when, which command, from which files, with which counts."""
+    rows = []
+    for entry in _entries(_table(_delta(store)), str(_delta(store).path)):
+        meta = entry["meta"]
+        counts = meta.get("counts") if isinstance(meta.get("counts"), dict) else {}
+        command = meta.get("command") or str(entry.get("operation", "")).lower()
+        if command == "rollback":
+            command = f"rollback to {meta.get('to')}"
+        rows.append({
+            "version": entry["version"],
+            "time": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": command,
+            "sources": ", ".join(str(s) for s in meta.get("sources", []) if isinstance(meta.get("sources"), list)),
+            **{name: counts.get(name) for name in COUNTS},
+        })
+    return rows
+
+
+def _figures_at(entries: list[dict], version: int) -> dict:
+    """This tool's figures as they stood at a version: those of the newest commit at or before it."""
+    return next((e["meta"] for e in entries if e["version"] <= version and "next_seq" in e["meta"]), {})
+
+
+def rollback(store: Store, version: int) -> dict:
+    """Make an earlier version current again, as a new version."""
+    from deltalake import CommitProperties
+    from deltalake.exceptions import DeltaError
+
+    delta = _delta(store)
+    with delta.locked():
+        table = _table(delta)
+        current = table.version()
+        if not 0 <= version <= current:
+            raise UsageError(f"no version {version}: the store's versions are 0 to {current} (see history)")
+        if version == current:
+            raise UsageError(f"version {version} is the current version already")
+        entries = _entries(table, str(delta.path))
+        now_meta, then = _figures_at(entries, current), _figures_at(entries, version)
+        meta = {"to": version, "next_seq": max(now_meta.get("next_seq", 0), then.get("next_seq", 0)),
+                "last_ingest": then.get("last_ingest"), "rows": then.get("rows"), "counts": {}, "sources": []}
+        try:
+            table.restore(version, commit_properties=_properties(CommitProperties, "rollback", meta))
+        except (DeltaError, OSError) as exc:
+            raise StoreError(f"version {version} cannot be restored ({str(exc).strip().splitlines()[0]}); "
+                             "compact removes the files of versions older than its retention") from None
+        return {"version": _table(delta).version(), "restored": version}
+
+
+def compact(store: Store, retain_hours: int = RETAIN_HOURS) -> dict:
+    """Merge small files, then remove the files that no version younger than retain_hours needs."""
+    from deltalake import CommitProperties
+
+    delta = _delta(store)
+    with delta.locked():
+        table = _table(delta)
+        before = len(table.file_uris())
+        meta = _figures_at(_entries(table, str(delta.path)), table.version())
+        carried = {"next_seq": meta.get("next_seq", 0), "last_ingest": meta.get("last_ingest"), "rows": meta.get("rows"),
+                   "counts": {}, "sources": []}
+        table.optimize.compact(commit_properties=_properties(CommitProperties, "compact", carried))
+        removed = table.vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False,
+                               commit_properties=_properties(CommitProperties, "compact", carried))
+        table.create_checkpoint()
+        table = _table(delta)
+        left = _unreferenced(delta.path, table)
+        for path in left:
+            path.unlink(missing_ok=True)
+        return {"version": table.version(), "files_before": before, "files_after": len(table.file_uris()),
+                "files_removed": len(removed) + len(left)}
+
+
+def _unreferenced(root: Path, table) -> list[Path]:
+    """Data files no version ever added: what a killed commit wrote before its transaction.
+
+    Called under the write lock, so no commit is in flight. A file is kept when any commit still in the log
+    added it, or the current version holds it.
+    """
+    root = root.resolve()
+    added = {unquote(p.removeprefix("file://")) for p in table.file_uris()}
+    for commit in (root / LOG).glob("*.json"):
+        lines = commit.read_bytes().splitlines()
+        if not lines:
+            return []  # an emptied commit: what it added is unknown, so nothing is removed
+        for line in lines:
+            try:
+                action = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return []  # a log this reading does not understand: remove nothing
+            if isinstance(action, dict) and isinstance(action.get("add"), dict):
+                added.add(str(root / unquote(action["add"].get("path", ""))))
+    return [p for p in root.glob(f"{PARTITION}=*/{BUCKET}=*/part-*.parquet")
+            if OWN_FILE.fullmatch(p.name) and str(p) not in added]
