@@ -5,18 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from clv.rejects import MemoryRejects
 from clv.store import MemoryStore
 
 
 @pytest.fixture
 def store() -> MemoryStore:
     return MemoryStore()
-
-
-@pytest.fixture
-def rejects() -> MemoryRejects:
-    return MemoryRejects()
 
 
 @pytest.fixture

@@ -193,12 +193,9 @@ def mutants(count: int, seed: int) -> Iterator[Mutant]:
 
 
 def state(base: Path) -> dict[str, bytes]:
-    """The store's files (LOCK aside) and the held rejects, byte for byte."""
-    found = {str(p.relative_to(base)): p.read_bytes() for p in sorted((base / "data").rglob("*"))
-             if p.is_file() and p.name != "LOCK"}
-    held = base / "logs" / "rejected_events.jsonl"
-    found["held"] = held.read_bytes() if held.is_file() else b""
-    return found
+    """The store's files (LOCK aside), byte for byte: its Delta table holds the held rejects too."""
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted((base / "data").rglob("*"))
+            if p.is_file() and p.name != "LOCK"}
 
 
 def prepare(base: Path, run: Callable) -> dict[str, bytes]:

@@ -17,14 +17,14 @@ from helpers import MESSY, customer, order, run, visit, write_json
 
 
 @pytest.fixture
-def loaded(store, rejects):
-    ingest(store, [MESSY], rejects)
-    return store, rejects
+def loaded(store):
+    ingest(store, [MESSY])
+    return store
 
 
 def test_overview_counts_what_the_store_holds(loaded):
-    store, rejects = loaded
-    info = overview(store.snapshot(), rejects.load())
+    store = loaded
+    info = overview(store.snapshot(), store.snapshot().held)
     assert info["rows"] == {"customers": 1, "site_visits": 2, "images": 1, "orders": 2}
     assert info["customers"] == {"total": 2, "with_record": 1, "without_record": 1}
     assert (info["first_event"], info["last_event"], info["weeks"]) == \
@@ -40,7 +40,7 @@ def test_overview_of_an_empty_store(store):
 
 
 def test_customer_profile_has_fields_orders_activity_and_rank(loaded):
-    store, _ = loaded
+    store = loaded
     profile = customer_profile(store.snapshot(), " c1 ")
     assert profile["record"]["adr_city"] == "Springfield" and profile["record"]["versions"] == 3
     assert profile["orders"][["key", "amount", "versions"]].values.tolist() == [["o1", 25.0, 2]]
@@ -50,7 +50,7 @@ def test_customer_profile_has_fields_orders_activity_and_rank(loaded):
 
 
 def test_unknown_customer_suggests_ids_sharing_a_prefix(loaded):
-    store, _ = loaded
+    store = loaded
     with pytest.raises(UnknownCustomer) as error:
         customer_profile(store.snapshot(), "C7")
     assert error.value.suggestions == ["c1", "c2"] and "ids that start like it: c1, c2" in str(error.value)
@@ -59,10 +59,10 @@ def test_unknown_customer_suggests_ids_sharing_a_prefix(loaded):
     assert error.value.suggestions == []
 
 
-def test_distribution_by_hand(store, rejects, tmp_path):
+def test_distribution_by_hand(store, tmp_path):
     events = [order(f"o{i}", "2017-01-02T00:00:00Z", f"c{i}", f"{amount} USD")
               for i, amount in enumerate([1, 2, 3, 4, 90])]
-    ingest(store, [write_json(tmp_path / "e.json", events)], rejects)
+    ingest(store, [write_json(tmp_path / "e.json", events)])
     spread = distribution(ltv_table(store.snapshot()), 1)
     assert spread["customers"] == 5 and spread["top"] == 1
     assert spread["top_share"] == pytest.approx(0.9)
@@ -81,7 +81,7 @@ def test_ltv_table_shows_the_distribution_in_unicode_or_ascii(dirs):
 
 
 def test_export_writes_five_files_and_never_overwrites_without_force(loaded, tmp_path):
-    store, _ = loaded
+    store = loaded
     written = export(store.snapshot(), tmp_path / "out")
     assert [p.name for p in written] == ["customers.csv", "site_visits.csv", "images.csv", "orders.csv", "ltv.csv"]
     ltv = pd.read_csv(tmp_path / "out" / "ltv.csv")
@@ -102,7 +102,7 @@ def test_export_errors(loaded, store, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ClvError, match="cannot write to"):
-        export(loaded[0].snapshot(), blocker / "sub")
+        export(loaded.snapshot(), blocker / "sub")
 
 
 def test_export_of_an_empty_store_says_no_data(store, tmp_path):
@@ -136,8 +136,8 @@ def test_new_menu_options(dirs, tmp_path):
     assert result.stderr.count("wrote ") == 10 and (out / "ltv.csv").exists()
 
 
-def test_visits_only_customer_profile(store, rejects, tmp_path):
+def test_visits_only_customer_profile(store, tmp_path):
     ingest(store, [write_json(tmp_path / "v.json", [visit("v1", "2017-01-02T00:00:00Z", "walker"),
-                                                    customer("c1", "2017-01-02T00:00:00Z")])], rejects)
+                                                    customer("c1", "2017-01-02T00:00:00Z")])])
     profile = customer_profile(store.snapshot(), "walker")
     assert profile["orders"].empty and profile["site_visits"] == 1 and profile["ltv"]["ltv"] == 0.0

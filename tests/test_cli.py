@@ -7,10 +7,18 @@ import json
 
 import pytest
 
+from clv.store import HELD, TABLE_DIR
+
 from helpers import MESSY, ROOT, SAMPLE, customer, order, run, write_json
 
 SUMMARY_KEYS = {"read", "ingested", "updated", "duplicates", "rejected", "rejected_by_reason", "orphans",
                 "store_size_before", "store_size_after", "seconds"}
+
+
+def held_events(dirs: list[str]) -> list[dict]:
+    result = run([*dirs, "rejects", "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def one_error_line(result) -> str:
@@ -43,11 +51,13 @@ def test_ingest_text_summary_and_logs(dirs, tmp_path):
     result = run([*dirs, "ingest", str(MESSY)])
     assert result.returncode == 0
     assert "rejected by reason: malformed 2" in result.stdout and "store size: 0 → 6 rows" in result.stdout
+    assert f"rejected events are held in the store in {tmp_path / 'data'}; run Reprocess" in " ".join(result.stdout.split())
     log = (tmp_path / "logs" / "process.log").read_text()
     assert "ingest " in log and "read=19 ingested=6 updated=3 duplicates=1 rejected=9" in log
-    held = (tmp_path / "logs" / "rejected_events.jsonl").read_text().splitlines()
+    held = held_events(dirs)
     assert len(held) == 9
-    assert {"reason", "message", "source", "position", "time"} <= set(json.loads(held[0]))
+    assert {"reason", "message", "source", "position", "time"} <= set(held[0])
+    assert not (tmp_path / "logs" / "rejected_events.jsonl").exists()  # held in the store, not in the logs
 
 
 @pytest.mark.parametrize("args, status, words", [
@@ -61,6 +71,8 @@ def test_ingest_text_summary_and_logs(dirs, tmp_path):
     (["frobnicate"], 2, "unknown command 'frobnicate'"),
     (["display", "users"], 2, "unknown table 'users'"),
     (["ltv", "3", "--format", "xml"], 2, "invalid choice"),
+    (["ltv", "3", "--wait", "-1"], 2, "--wait must be a number of seconds from 0 to 86,400, got '-1'"),
+    (["rollback", "x"], 2, "VERSION must be a whole number from 0 up, got 'x'"),
 ])
 def test_failures_are_one_line_with_the_right_status(dirs, args, status, words):
     result = run([*dirs, *args])
@@ -73,14 +85,14 @@ def test_bad_file_fails_but_rejected_events_do_not(dirs, tmp_path):
     bad.write_text('[{"type": "CUSTOMER",\n "key": }]')
     result = run([*dirs, "ingest", str(bad)])
     assert result.returncode == 1 and "line 2, column" in one_error_line(result)
-    assert not (tmp_path / "data" / "CURRENT").exists()
+    assert not (tmp_path / "data" / TABLE_DIR).exists()
     assert run([*dirs, "ingest", str(MESSY)]).returncode == 0
 
 
 def test_global_options_work_after_the_command(tmp_path):
     result = run(["ingest", str(SAMPLE), "--data-dir", str(tmp_path / "d"), "--logs-dir", str(tmp_path / "l")])
     assert result.returncode == 0
-    assert (tmp_path / "d" / "CURRENT").exists() and (tmp_path / "l" / "process.log").exists()
+    assert (tmp_path / "d" / TABLE_DIR / "_delta_log").is_dir() and (tmp_path / "l" / "process.log").exists()
 
 
 def test_memory_keeps_nothing_on_disk(tmp_path):
@@ -129,20 +141,23 @@ def test_reprocess_command(dirs, tmp_path):
     result = run([*dirs, "reprocess", "--format", "json"])
     assert result.returncode == 0
     assert json.loads(result.stdout)["updated"] == 1 and json.loads(result.stdout)["still_held"] == 0
-    assert (tmp_path / "logs" / "rejected_events.jsonl").read_text() == ""
+    assert held_events(dirs) == []
     assert "nothing to reprocess" in run([*dirs, "reprocess"]).stdout
 
 
 def test_help_of_every_command_has_an_example():
-    for command in ("ingest", "ltv", "display", "reprocess", "stats", "customer", "export", "menu"):
+    for command in ("ingest", "ltv", "display", "reprocess", "rejects", "stats", "customer", "export", "predict",
+                    "history", "rollback", "compact", "migrate", "menu"):
         result = run([command, "--help"])
         assert result.returncode == 0 and "example: clv " + command in result.stdout
 
 
-def test_a_damaged_rejects_file_stops_ingestion_before_anything_is_written(dirs, tmp_path):
-    held = tmp_path / "logs" / "rejected_events.jsonl"
-    held.parent.mkdir()
-    held.write_text("{broken\n")
-    result = run([*dirs, "ingest", str(MESSY)])
-    assert result.returncode == 1 and "rejected_events.jsonl line 1 is not a held event" in one_error_line(result)
-    assert not (tmp_path / "data" / "CURRENT").exists() and held.read_text() == "{broken\n"
+def test_damaged_held_events_stop_ingestion_before_anything_is_written(dirs, tmp_path):
+    assert run([*dirs, "ingest", str(MESSY)]).returncode == 0
+    files = sorted((tmp_path / "data" / TABLE_DIR / f"table_name={HELD}").rglob("*.parquet"))
+    assert files
+    files[0].write_bytes(b"{broken\n")
+    before = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file() and p.name != "LOCK"}
+    result = run([*dirs, "ingest", str(SAMPLE)])
+    assert result.returncode == 1 and "is damaged" in one_error_line(result)
+    assert {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file() and p.name != "LOCK"} == before

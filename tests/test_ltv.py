@@ -28,13 +28,13 @@ def test_weeks_start_on_sunday(first, last, weeks):
     assert weeks_spanned(stamp(first), stamp(last)) == weeks
 
 
-def table_for(store, rejects, tmp_path, events) -> pd.DataFrame:
-    ingest(store, [write_json(tmp_path / "events.json", events)], rejects)
+def table_for(store, tmp_path, events) -> pd.DataFrame:
+    ingest(store, [write_json(tmp_path / "events.json", events)])
     return ltv_table(store.snapshot()).set_index("customer_id")
 
 
-def test_saturday_and_sunday_events_make_two_weeks(store, rejects, tmp_path):
-    table = table_for(store, rejects, tmp_path, [
+def test_saturday_and_sunday_events_make_two_weeks(store, tmp_path):
+    table = table_for(store, tmp_path, [
         customer("c1", "2017-01-07T23:59:59Z", last_name="Smith"),
         visit("v1", "2017-01-08T00:00:00Z", "c1"),
         order("o1", "2017-01-08T00:00:00Z", "c1", "100.00 USD"),
@@ -46,8 +46,8 @@ def test_saturday_and_sunday_events_make_two_weeks(store, rejects, tmp_path):
     assert row["revenue_per_visit"] == pytest.approx(100.0)
 
 
-def test_weekly_value_equals_revenue_per_visit_times_visits_per_week(store, rejects, tmp_path):
-    table = table_for(store, rejects, tmp_path, [
+def test_weekly_value_equals_revenue_per_visit_times_visits_per_week(store, tmp_path):
+    table = table_for(store, tmp_path, [
         customer("c1", "2017-01-01T00:00:00Z"),
         visit("v1", "2017-01-03T00:00:00Z", "c1"), visit("v2", "2017-01-10T00:00:00Z", "c1"),
         visit("v3", "2017-01-20T00:00:00Z", "c1"),
@@ -58,8 +58,8 @@ def test_weekly_value_equals_revenue_per_visit_times_visits_per_week(store, reje
     assert row["ltv"] == pytest.approx(52 * (30 / 3) * 10)
 
 
-def test_late_update_changes_revenue_and_the_timeframe(store, rejects, tmp_path):
-    table = table_for(store, rejects, tmp_path, [
+def test_late_update_changes_revenue_and_the_timeframe(store, tmp_path):
+    table = table_for(store, tmp_path, [
         customer("c1", "2017-01-02T00:00:00Z"),
         order("o1", "2017-01-02T00:00:00Z", "c1", "10 USD"),
         order("o1", "2017-01-30T00:00:00Z", "c1", "40 USD", verb="UPDATE"),   # week 5 (Jan 29 – Feb 4)
@@ -69,8 +69,8 @@ def test_late_update_changes_revenue_and_the_timeframe(store, rejects, tmp_path)
     assert table.loc["c1", "ltv"] == pytest.approx(52 * (40 / 5) * 10)
 
 
-def test_an_update_moving_an_order_moves_its_revenue(store, rejects, tmp_path):
-    table = table_for(store, rejects, tmp_path, [
+def test_an_update_moving_an_order_moves_its_revenue(store, tmp_path):
+    table = table_for(store, tmp_path, [
         order("o1", "2017-01-02T00:00:00Z", "c1", "10 USD"),
         order("o1", "2017-01-03T00:00:00Z", "c2", "10 USD", verb="UPDATE"),
     ])
@@ -78,8 +78,8 @@ def test_an_update_moving_an_order_moves_its_revenue(store, rejects, tmp_path):
     assert table.loc["c2", "total_revenue"] == 10.0
 
 
-def test_orphans_and_customers_without_visits_are_ranked(store, rejects, tmp_path):
-    table = table_for(store, rejects, tmp_path, [
+def test_orphans_and_customers_without_visits_are_ranked(store, tmp_path):
+    table = table_for(store, tmp_path, [
         customer("c1", "2017-01-02T00:00:00Z", last_name="NoVisits"),
         order("o1", "2017-01-02T00:00:00Z", "c1", "70 USD"),
         visit("v1", "2017-01-02T00:00:00Z", "orphan"),
@@ -92,10 +92,10 @@ def test_orphans_and_customers_without_visits_are_ranked(store, rejects, tmp_pat
     assert table.loc["orphan", "ltv"] == 0.0
 
 
-def test_ties_are_broken_by_customer_id_and_x_larger_than_the_count_lists_all(store, rejects, tmp_path):
+def test_ties_are_broken_by_customer_id_and_x_larger_than_the_count_lists_all(store, tmp_path):
     ingest(store, [write_json(tmp_path / "e.json", [
         order("o1", "2017-01-02T00:00:00Z", "b", "5 USD"), order("o2", "2017-01-02T00:00:00Z", "a", "5 USD"),
-        order("o3", "2017-01-02T00:00:00Z", "c", "9 USD")])], rejects)
+        order("o3", "2017-01-02T00:00:00Z", "c", "9 USD")])])
     top = top_customers(store.snapshot(), 10)
     assert top["customer_id"].tolist() == ["c", "a", "b"]
     assert top["rank"].tolist() == [1, 2, 3]
@@ -107,9 +107,9 @@ def test_empty_store_says_no_data(store):
         ltv_table(store.snapshot())
 
 
-def test_readme_worked_example(store, rejects):
+def test_readme_worked_example(store):
     """The README walks through this file's numbers; keep them in step."""
-    ingest(store, [MESSY], rejects)
+    ingest(store, [MESSY])
     top = top_customers(store.snapshot(), 2).set_index("customer_id")
     assert WEEKS_PER_YEAR == 52 and LIFESPAN_YEARS == 10
     assert top.loc["c1", "total_revenue"] == 25.0

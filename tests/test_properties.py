@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from clv.ingest import ingest
 from clv.ltv import ltv_table
-from clv.rejects import MemoryRejects
 from clv.store import MemoryStore
 
 DAYS = [f"2017-01-{day:02d}" for day in range(1, 29)]
@@ -65,19 +64,19 @@ def batches(draw) -> list:
     return events + [json.loads(json.dumps(e)) for e in repeats]
 
 
-def ingest_list(events: list, folder: Path, name: str) -> tuple[MemoryStore, MemoryRejects, object]:
-    store, rejects = MemoryStore(), MemoryRejects()
+def ingest_list(events: list, folder: Path, name: str) -> tuple[MemoryStore, object]:
+    store = MemoryStore()
     path = folder / name
     path.write_text(json.dumps(events), encoding="utf-8")
-    return store, rejects, ingest(store, [path], rejects).total
+    return store, ingest(store, [path]).total
 
 
 def views(store: MemoryStore) -> dict[str, pd.DataFrame]:
     return {name: frame.sort_values("key").reset_index(drop=True) for name, frame in store.snapshot().current().items()}
 
 
-PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-FEWER = settings(PROPERTY, max_examples=8)
+PROPERTY = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FEWER = settings(PROPERTY, max_examples=6)
 
 
 @PROPERTY
@@ -85,8 +84,8 @@ FEWER = settings(PROPERTY, max_examples=8)
 def test_any_order_of_a_batch_gives_the_same_store(tmp_path, data):
     events = data.draw(batches())
     shuffled = data.draw(st.permutations(events))
-    first, _, first_total = ingest_list(events, tmp_path, "a.json")
-    second, _, second_total = ingest_list(shuffled, tmp_path, "b.json")
+    first, first_total = ingest_list(events, tmp_path, "a.json")
+    second, second_total = ingest_list(shuffled, tmp_path, "b.json")
     for name, frame in views(first).items():
         pd.testing.assert_frame_equal(frame, views(second)[name])
     assert first_total.rejected_by_reason == second_total.rejected_by_reason
@@ -99,16 +98,16 @@ def test_any_order_of_a_batch_gives_the_same_store(tmp_path, data):
 @PROPERTY
 @given(events=batches())
 def test_ingesting_a_file_twice_only_adds_duplicates(tmp_path, events):
-    store, rejects, first = ingest_list(events, tmp_path, "same.json")
+    store, first = ingest_list(events, tmp_path, "same.json")
     tables = {name: frame.copy() for name, frame in store.snapshot().tables.items()}
-    held = rejects.load()
-    second = ingest(store, [tmp_path / "same.json"], rejects).total
+    held = store.snapshot().held
+    second = ingest(store, [tmp_path / "same.json"]).total
     assert (second.ingested, second.updated, second.orphans) == (0, 0, 0)
     assert second.duplicates == first.ingested + first.updated + first.duplicates
     assert second.rejected_by_reason == first.rejected_by_reason
     for name, frame in store.snapshot().tables.items():
         pd.testing.assert_frame_equal(frame, tables[name])
-    assert rejects.load() == held
+    assert store.snapshot().held == held
 
 
 def altered(event: dict, n: int) -> dict:
@@ -137,29 +136,29 @@ def test_conflicts_in_a_file_are_held_again_but_change_nothing_when_it_is_ingest
     chosen = data.draw(st.lists(st.sampled_from(identities(events)), max_size=3, unique_by=id)) \
         if identities(events) else []
     with_conflicts = events + [altered(e, n) for n, e in enumerate(chosen)]
-    store, rejects, first = ingest_list(with_conflicts, tmp_path, "conflicts.json")
+    store, first = ingest_list(with_conflicts, tmp_path, "conflicts.json")
     tables = {name: frame.copy() for name, frame in store.snapshot().tables.items()}
-    held = rejects.load()
-    second = ingest(store, [tmp_path / "conflicts.json"], rejects).total
+    held = store.snapshot().held
+    second = ingest(store, [tmp_path / "conflicts.json"]).total
     assert second.rejected_by_reason == first.rejected_by_reason
     assert (second.ingested, second.updated) == (0, 0)
     for name, frame in store.snapshot().tables.items():
         pd.testing.assert_frame_equal(frame, tables[name])
-    assert rejects.load() == held
+    assert store.snapshot().held == held
 
 
 @FEWER
 @given(data=st.data())
 def test_conflicting_repeats_of_a_stored_batch_in_any_order_change_nothing(tmp_path, data):
     events = data.draw(batches())
-    store, rejects, _ = ingest_list(events, tmp_path, "base.json")
+    store, _ = ingest_list(events, tmp_path, "base.json")
     accepted = [e for e in identities(events)
-                if not any(h.get("event") == e for h in rejects.load())]
+                if not any(h.get("event") == e for h in store.snapshot().held)]
     repeats = data.draw(st.permutations([altered(e, n) for n, e in enumerate(accepted)]))
     before = views(store)
     path = tmp_path / "repeats.json"
     path.write_text(json.dumps(repeats), encoding="utf-8")
-    total = ingest(store, [path], rejects).total
+    total = ingest(store, [path]).total
     assert total.ingested == total.updated == 0
     assert total.rejected_by_reason.get("conflict", 0) + total.duplicates == len(repeats)
     for name, frame in views(store).items():

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from clv.rejects import from_edited, select, to_editable
+from clv.store import open_store
 
-from helpers import MESSY, PROCESS, SAMPLE, order, run, write_lines
+from helpers import MESSY, PROCESS, ROOT, SAMPLE, order, run, write_lines
 
 EDIT_PROMPT = "Edit them now? [y/N] "
 REPROCESS_PROMPT = "Reprocess the held events now? [Y/n] "
@@ -38,6 +39,21 @@ def editor(tmp_path: Path, body: str) -> dict[str, str]:
                       f"{body}\n"
                       "path.write_text('\\n'.join(lines), encoding='utf-8')\n", encoding="utf-8")
     return {"EDITOR": f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}", "VISUAL": ""}
+
+
+def version(base: Path) -> int:
+    """The store's current version: a command that changed nothing committed nothing."""
+    return open_store(base / "data").snapshot().version
+
+
+def committing(base: Path, change: str) -> str:
+    """Editor code that commits `change` (a store.Change, given the store's `snapshot`) to the store in base while
+    the editor is open, as another process would."""
+    return (f"sys.path.insert(0, {str(ROOT / 'src')!r})\n"
+            "from clv.store import Change, open_store\n"
+            f"store = open_store({str(base / 'data')!r})\n"
+            "with store.writing() as snapshot:\n"
+            f"    store.commit({change})")
 
 
 @pytest.fixture
@@ -157,21 +173,19 @@ def test_the_filters_choose_what_is_edited_and_the_rest_stays(messy, tmp_path):
 @pytest.mark.parametrize("environment", [{"EDITOR": "false"}, {"EDITOR": "no-such-editor-here"},
                                          {"VISUAL": "'unbalanced"}])
 def test_an_editor_that_fails_changes_nothing(messy, tmp_path, environment):
-    rejects_file = tmp_path / "logs" / "rejected_events.jsonl"
-    before = rejects_file.read_bytes()
+    before = held(messy), version(tmp_path)
     result = run([*messy, "rejects", "edit", "--reprocess"], env=environment)
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and result.stderr.endswith("nothing was changed\n")
-    assert rejects_file.read_bytes() == before
+    assert (held(messy), version(tmp_path)) == before
 
 
 def test_an_editor_exiting_1_after_saving_changes_nothing(messy, tmp_path):
-    rejects_file = tmp_path / "logs" / "rejected_events.jsonl"
-    before = rejects_file.read_bytes()
+    before = held(messy), version(tmp_path)
     environment = editor(tmp_path, "lines = []\npath.write_text('')\nsys.exit(1)")
     result = run([*messy, "rejects", "edit"], env=environment)
     assert result.returncode == 1 and "exited with status 1; nothing was changed" in result.stderr
-    assert rejects_file.read_bytes() == before
+    assert (held(messy), version(tmp_path)) == before
     assert not Path((tmp_path / "seen.txt").read_text()).exists()
 
 
@@ -182,8 +196,7 @@ def test_visual_comes_before_editor(messy, tmp_path):
 
 
 def test_held_events_changed_during_the_edit_stop_the_commit_and_keep_the_edits(messy, tmp_path):
-    rejects_file = tmp_path / "logs" / "rejected_events.jsonl"
-    meanwhile = f"held = pathlib.Path({str(rejects_file)!r})\nheld.write_text(''.join(held.read_text().splitlines(True)[1:]))"
+    meanwhile = committing(tmp_path, "Change('rejects edit', hold=snapshot.held[1:], release_held=True)")
     result = run([*messy, "rejects", "edit"], env=editor(tmp_path, meanwhile + "\nlines = lines[:-3]"))
     assert result.returncode == 1
     kept = (tmp_path / "seen.txt").read_text()
@@ -194,9 +207,8 @@ def test_held_events_changed_during_the_edit_stop_the_commit_and_keep_the_edits(
 
 
 def test_events_held_during_the_edit_are_kept(messy, tmp_path):
-    rejects_file = tmp_path / "logs" / "rejected_events.jsonl"
     late = {"raw": "late", "reason": "malformed", "message": "m", "source": "s", "position": 1, "time": "t"}
-    meanwhile = f"open({str(rejects_file)!r}, 'a').write({json.dumps(late)!r} + '\\n')"
+    meanwhile = committing(tmp_path, f"Change('ingest', hold=[{late!r}])")
     result = run([*messy, "rejects", "edit"], env=editor(tmp_path, meanwhile + "\nlines = lines[:-3]"))
     assert result.returncode == 0 and result.stderr == "0 edited, 1 discarded, 8 unchanged\n"
     assert [r.get("raw") for r in held(messy)][-2:] == [None, "late"]

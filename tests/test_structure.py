@@ -13,6 +13,7 @@ import pytest
 from clv import events as ev
 from clv.ingest import ingest
 from clv.ltv import ltv_table
+from clv.store import open_store
 
 from helpers import PROCESS, ROOT, customer, order, write_json
 
@@ -33,15 +34,17 @@ def review(key: str, time: str, customer_id: str, **fields) -> dict:
     return {"type": "REVIEW", "verb": "NEW", "key": key, "event_time": time, "customer_id": customer_id, **fields}
 
 
-def test_a_registered_event_type_is_validated_stored_and_ranked(reviews, store, rejects, tmp_path):
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_registered_event_type_is_validated_stored_and_ranked(reviews, on_disk, tmp_path):
+    store = open_store(tmp_path / "data" if on_disk else None)  # on disk, its columns join the Delta table
     events = [customer("c1", "2017-01-02T00:00:00Z"), order("o1", "2017-01-02T00:00:00Z", "c1", "10 USD"),
               review("r1", "2017-01-21T00:00:00Z", "critic", text="great"),  # the Saturday: 3 weeks in all
               review("r2", "2017-01-03T00:00:00Z", "c1", text=5),
               review("r3", "2017-01-03T00:00:00Z", "c1", verb="UPDATE")]
-    run = ingest(store, [write_json(tmp_path / "e.json", events)], rejects)
+    run = ingest(store, [write_json(tmp_path / "e.json", events)])
     assert run.total.rejected_by_reason == {"invalid_verb": 1, "invalid_field": 1}
     assert run.total.orphans == 1
-    held = {h["event"]["key"]: h["message"] for h in rejects.load()}
+    held = {h["event"]["key"]: h["message"] for h in store.snapshot().held}
     assert held["r2"] == "text must be a string or null, got a JSON number"
     stored = store.snapshot().current()["reviews"]
     assert stored[["key", "customer_id", "text"]].values.tolist() == [["r1", "critic", "great"]]
@@ -90,7 +93,7 @@ def test_help_and_version_do_not_load_pandas():
         result = subprocess.run([sys.executable, "-c", code, *args], check=False, capture_output=True, text=True, env=SRC)
         assert result.returncode == 0, result.stderr
     version = subprocess.run([sys.executable, str(PROCESS), "--version"], check=False, capture_output=True, text=True)
-    assert version.stdout.strip() == "process.py 0.3.0"
+    assert version.stdout.strip() == "process.py 0.4.0"
 
 
 def test_a_missing_dependency_is_one_line_saying_how_to_install():

@@ -12,8 +12,7 @@ import pexpect
 import pytest
 
 from clv.ingest import ingest
-from clv.rejects import MemoryRejects
-from clv.store import ParquetStore
+from clv.store import DeltaStore
 
 from bench.generate import generate, write
 from helpers import DATA, MESSY, PROCESS, SAMPLE, customer, run, write_json
@@ -71,8 +70,8 @@ def test_tab_completes_a_path_at_the_ingest_prompt(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_during_a_large_ingestion_keeps_the_store_and_returns_to_the_menu(tmp_path):
-    store = ParquetStore(tmp_path / "data")
-    ingest(store, [SAMPLE], MemoryRejects())
+    store = DeltaStore(tmp_path / "data")
+    ingest(store, [SAMPLE])
     big = tmp_path / "big.json"
     write(generate(400_000, seed=21), big, "json")
     child = spawn(tmp_path)
@@ -89,7 +88,7 @@ def test_ctrl_c_during_a_large_ingestion_keeps_the_store_and_returns_to_the_menu
     child.expect(r"store size\s+4\r")
     child.expect(MENU)
     leave(child)
-    assert ParquetStore(tmp_path / "data").snapshot().size() == 4
+    assert DeltaStore(tmp_path / "data").snapshot().size() == 4
 
 
 def test_a_long_table_goes_through_the_pager(tmp_path):
