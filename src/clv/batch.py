@@ -26,12 +26,21 @@ INGESTED, UPDATED, DUPLICATE, REJECTED = "ingested", "updated", "duplicate", "re
 
 @dataclass
 class Applied:
-    """The tables after a batch, and what happened to each event of it."""
+    """What a batch adds to the stored rows it was settled against, and what happened to each event of it."""
 
-    tables: dict[str, pd.DataFrame]
+    stored: dict[str, pd.DataFrame]
     added: dict[str, pd.DataFrame]  # the rows this batch adds to each table
     events: pd.DataFrame  # the validated batch with status, reason and message
     orphans: int
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The stored rows with the batch's added (built when asked: a store commits only what was added)."""
+        return {t: _joined(frame, self.added.get(t)) for t, frame in self.stored.items()}
+
+
+def _joined(stored: pd.DataFrame, added: pd.DataFrame | None) -> pd.DataFrame:
+    return stored if added is None else pd.concat([stored, added], ignore_index=True)
 
 
 @dataclass
@@ -175,7 +184,6 @@ def settle(tables: dict[str, pd.DataFrame], batch: pd.DataFrame, first_seq: int)
     valid = pd.isna(reason)
     seq = pd.Series(np.arange(first_seq, first_seq + n, dtype="int64"), index=batch.index)
     accepted_new: dict[str, pd.Index] = {}
-    result = dict(tables)
     added = {}
     for event_type in ev.types():
         table = event_type.table
@@ -191,12 +199,12 @@ def settle(tables: dict[str, pd.DataFrame], batch: pd.DataFrame, first_seq: int)
         accepted = created.union(updated)
         if len(accepted):
             added[table] = tb.conform(batch.loc[accepted].assign(seq=seq.loc[accepted]), table)
-            result[table] = pd.concat([stored, added[table]], ignore_index=True)
     status[pd.isna(status) | pd.notna(reason)] = REJECTED
     batch["status"] = status
     batch["reason"] = _strings(reason, batch.index)
     batch["message"] = _strings(message, batch.index)
-    return Applied(result, added, batch, _orphans(batch, accepted_new, result[ev.CUSTOMERS]))
+    customers = _joined(tables[ev.CUSTOMERS], added.get(ev.CUSTOMERS))
+    return Applied(tables, added, batch, _orphans(batch, accepted_new, customers))
 
 
 def _strings(values: np.ndarray, index: pd.Index) -> pd.Series:

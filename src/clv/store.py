@@ -234,7 +234,8 @@ def bucket_of(keys: pd.Series | pa.Array) -> np.ndarray:
     h is then mixed and taken modulo BUCKETS. Vectorised over Arrow's buffers:
     step w handles the w-th word of every key that has one, longest keys first.
     """
-    array = pa.chunked_array(pa.array(keys, type=pa.large_string())).combine_chunks()
+    arrow = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else pa.array(keys, type=pa.large_string())
+    array = pa.chunked_array(arrow).cast(pa.large_string()).combine_chunks()
     n = len(array)
     if n == 0:
         return np.zeros(0, dtype=np.int32)
@@ -729,15 +730,15 @@ def _write_files(root: Path, pieces: list[tuple[str, int, pa.Table]], schema: pa
 
     def write(piece: tuple[str, int, pa.Table]) -> AddAction:
         table_name, bucket, rows = piece
-        full = pa.table([rows.column(f.name).cast(f.type) if f.name in rows.column_names else pa.nulls(len(rows), f.type)
-                         for f in columns], schema=pa.schema(columns))
+        own = [f for f in columns if f.name in rows.column_names]  # a column a file lacks is null, as Delta reads it
+        data = pa.table([rows.column(f.name).cast(f.type) for f in own], schema=pa.schema(own))
         relative = f"{PARTITION}={table_name}/{BUCKET}={bucket}/part-{uuid.uuid4().hex}.{COMPRESSION}.parquet"
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         written.append(path)
-        pq.write_table(full, path, compression=COMPRESSION)
+        pq.write_table(data, path, compression=COMPRESSION)
         return AddAction(relative, path.stat().st_size, {PARTITION: table_name, BUCKET: str(bucket)},
-                         int(time.time() * 1000), True, _stats(full))
+                         int(time.time() * 1000), True, _stats(data, [f.name for f in columns]))
 
     if not pieces:
         return []
@@ -749,12 +750,14 @@ STATS_PREFIX = 64  # characters of a string kept in a file's statistics
 HIGHEST = "\U0010ffff"  # appended to a cut string so it still bounds the values from above
 
 
-def _stats(table: pa.Table) -> str:
-    """A file's Delta statistics: rows, and per column its nulls and (cut, still valid) bounds.
+def _stats(table: pa.Table, names: list[str]) -> str:
+    """A file's Delta statistics: rows, and per column of the table (names) its nulls and (cut, valid) bounds.
 
-    Readers prune files by them, so every column has them and every bound holds.
+    Readers prune files by them, so every column has them and every bound holds; a column the file does not
+    hold is all nulls.
     """
-    nulls, lows, highs = {}, {}, {}
+    nulls = {name: len(table) for name in names if name not in table.column_names}
+    lows, highs = {}, {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_map(column.type):
             continue
