@@ -47,14 +47,7 @@ def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
     if span is None:
         raise NoDataError("no data: the store is empty; ingest some events first")
     weeks = span[2]
-    totals = snapshot.totals()
-    ids = totals.ids
-    table = pd.DataFrame({
-        "customer_id": ids,
-        "last_name": totals.last_name.reindex(ids).to_numpy(),
-        "total_revenue": totals.revenue.reindex(ids, fill_value=0.0).to_numpy(dtype="float64"),
-        "site_visits": totals.visits.reindex(ids, fill_value=0).to_numpy(dtype="int64"),
-    })
+    table = snapshot.totals().per_customer()
     table["revenue_per_visit"] = (table["total_revenue"] / table["site_visits"]).where(table["site_visits"] > 0)
     table["visits_per_week"] = table["site_visits"] / weeks
     table["weekly_value"] = table["total_revenue"] / weeks

@@ -160,10 +160,10 @@ class Snapshot:
 
     def totals(self):
         """What LTV and the overview need (totals.Totals), computed once per snapshot."""
-        from .totals import totals_of
+        from .totals import arrow_tables, totals_of
 
         if self._totals is None:
-            self._totals = totals_of(self.tables)
+            self._totals = totals_of(arrow_tables(self.tables))
         return self._totals
 
 
@@ -379,8 +379,8 @@ def bucket_totals(source: Source, bucket: int):
     """The LTV and overview figures of one bucket, reading only the columns they need."""
     from .totals import columns_read, totals_of
 
-    return totals_of({table: stored_frame(source, scan(source, table, columns, pds.field(BUCKET) == bucket), table,
-                                          columns) for table, columns in columns_read().items()})
+    return totals_of({table: scan(source, table, columns, pds.field(BUCKET) == bucket)
+                      for table, columns in columns_read().items()})
 
 
 class DeltaSnapshot(Snapshot):
@@ -461,7 +461,7 @@ class DeltaSnapshot(Snapshot):
 
         if self._totals is None:
             if self.size() <= SMALL_STORE:
-                self._totals = totals_of({table: stored_frame(self._source, self.scan(table, columns), table, columns)
+                self._totals = totals_of({table: self.scan(table, columns)
                                           for table, columns in columns_read().items()})
             else:
                 calls = [(self._source, b) for b in range(BUCKETS)]
