@@ -456,6 +456,16 @@ def big(tmp_path_factory) -> Path:
     return path
 
 
+def copies(base: Path, tmp_path: Path, seeds: tuple[int, ...]) -> list[tuple[int, Path, Path, random.Random]]:
+    """A copy of the base folder per seed: (seed, folder, its data folder, the seed's own random draws)."""
+    out = []
+    for seed in seeds:
+        folder = tmp_path / f"run-{seed}"
+        shutil.copytree(base, folder)
+        out.append((seed, folder, folder / "data", random.Random(seed)))
+    return out
+
+
 def new_file(data: Path) -> Callable[[], bool]:
     """Whether a Parquet file that was not there before has appeared in the store: a commit is being written."""
     events = data / "events"
@@ -475,12 +485,9 @@ def test_a_killed_ingestion_leaves_the_version_before_or_after_with_its_held_rej
     after = fingerprint(tmp_path / "reference" / "data")
     assert len(after["held"]) > len(before["held"]) > 0
 
-    runs, folders = [], []
-    for seed in (1, 2, 3):
-        folder = tmp_path / f"run-{seed}"
-        shutil.copytree(base, folder)
-        folders.append(folder)
-        data, chance = folder / "data", random.Random(seed)
+    runs, copied = [], copies(base, tmp_path, (1, 2, 3))
+    folders = [folder for _, folder, _, _ in copied]
+    for seed, folder, data, chance in copied:
         process = start([*options(folder), "ingest", big])
         if seed == 1:  # at a random moment of the run, parsing, validating and saving included
             runs.append((process, holds_lock(data, process), chance.uniform(0, 1.5 * duration)))
@@ -540,12 +547,9 @@ def test_a_killed_compaction_changes_no_answer(tmp_path, small_ingests):
     before = fingerprint(base / "data")
     version = DeltaStore(base / "data").snapshot().version
 
-    runs, folders = [], []
-    for seed in (1, 2, 3):
-        folder = tmp_path / f"run-{seed}"
-        shutil.copytree(base, folder)
-        folders.append(folder)
-        data, chance = folder / "data", random.Random(seed)
+    runs, copied = [], copies(base, tmp_path, (1, 2, 3))
+    folders = [folder for _, folder, _, _ in copied]
+    for seed, folder, data, chance in copied:
         process = start([*options(folder), "compact", "--retain", "0"])
         if seed == 1:  # at a random moment once it holds the store
             runs.append((process, holds_lock(data, process), chance.uniform(0, 0.5)))

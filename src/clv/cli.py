@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from typing import TextIO
 
@@ -91,25 +92,21 @@ def _whole(what: str):
     return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not (math.isfinite(seconds) and 0 <= seconds <= MOST_WAIT):
-        raise argparse.ArgumentTypeError(f"--wait must be a number of seconds from 0 to {MOST_WAIT:,.0f}, "
-                                         f"got {shown(text)}")
-    return seconds
+def _bounded(accepts: Callable[[float], bool], must: str):
+    """An argparse type for a finite number that accepts() takes; `must` says what it must be."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and accepts(value)):
+            raise argparse.ArgumentTypeError(f"{must}, got {shown(text)}")
+        return value
+    return parse
 
 
-def _rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0 <= rate < 1:
-        raise argparse.ArgumentTypeError(f"--discount must be a yearly rate from 0 to below 1, got {text!r}")
-    return rate
+_seconds = _bounded(lambda s: 0 <= s <= MOST_WAIT, f"--wait must be a number of seconds from 0 to {MOST_WAIT:,.0f}")
+_rate = _bounded(lambda r: 0 <= r < 1, "--discount must be a yearly rate from 0 to below 1")
 
 
 def _table(text: str) -> str:
