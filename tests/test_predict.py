@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import check_grad
 from scipy.special import hyp2f1
@@ -205,6 +205,8 @@ def test_p_alive_is_a_probability(model: pr.BGNBD, history: tuple[int, float, fl
 
 @settings(max_examples=60, deadline=None)
 @given(MODELS, HISTORIES, st.floats(0.1, 100), st.floats(0.1, 100))
+@example(pr.BGNBD(148.4131591025766, 148.4131591025766, 2980.9579870417283, 1.0, 0.0, True, 0), (0, 0.0, 1.0),
+         18.0, 43.0)  # extreme parameters: the hypergeometric series moves the 8th significant digit
 def test_expected_purchases_grow_with_the_horizon(model: pr.BGNBD, history: tuple[int, float, float],
                                                   first: float, second: float) -> None:
     x, share, age = history
@@ -213,7 +215,7 @@ def test_expected_purchases_grow_with_the_horizon(model: pr.BGNBD, history: tupl
     values = pr.expected_purchases(model, np.array([short, long]), np.array([x, x]), np.array([recency, recency]),
                                    np.array([age, age]))
     assert np.all(np.isfinite(values)) and values[0] >= 0
-    assert values[1] >= values[0] - 1e-9 * max(1.0, values[0])
+    assert values[1] >= values[0] - 1e-7 * max(1.0, values[0])  # a longer horizon never loses beyond rounding
 
 
 @settings(max_examples=60, deadline=None)
