@@ -25,17 +25,12 @@ from .errors import StoreError
 from .reader import printable
 from .store import LEGACY_GENERATION as GENERATION
 from .store import LEGACY_MANIFEST as MANIFEST
-from .store import METADATA, Change, DeltaStore, _to_frame, is_legacy, legacy_generations
+from .store import Change, DeltaStore, _to_frame, damaged_file, is_legacy, legacy_generations
+from .versions import commits
 
 FORMAT = 1
 REJECTS_FILE = "rejected_events.jsonl"
 MIGRATED_SUFFIX = ".migrated"
-
-
-def _damaged(path: Path, problem: object) -> StoreError:
-    text = str(problem).strip()
-    return StoreError(f"store file {printable(str(path))} is damaged "
-                      f"({printable(text.splitlines()[0] if text else type(problem).__name__)}); it was left as it is")
 
 
 def _manifest(data_dir: Path) -> dict:
@@ -52,7 +47,7 @@ def _manifest(data_dir: Path) -> dict:
         raise StoreError(f"the store in {printable(str(data_dir))} has table files but no {MANIFEST} manifest; "
                          "it was left as it is") from None
     except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
-        raise _damaged(path, getattr(exc, "strerror", None) or exc) from None
+        raise damaged_file(path, getattr(exc, "strerror", None) or exc) from None
     return manifest
 
 
@@ -75,7 +70,7 @@ def read_store(data_dir: Path) -> Legacy:
         try:
             tables[name] = _to_frame(pq.read_table(path), name)
         except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as exc:
-            raise _damaged(path, getattr(exc, "strerror", None) or exc) from None
+            raise damaged_file(path, getattr(exc, "strerror", None) or exc) from None
     last = manifest.get("last_ingest")
     return Legacy(tables, manifest["next_seq"], last if isinstance(last, dict) else None)
 
@@ -132,8 +127,7 @@ def migrate(store: DeltaStore, logs_dir: Path | None) -> dict:
 
 def _converted(store: DeltaStore) -> bool:
     """Whether a version of the store is a migration (so the old files' content is in it)."""
-    return any(json.loads(entry[METADATA]).get("command") == "migrate"
-               for entry in store.table().history() if METADATA in entry)
+    return any(entry["meta"].get("command") == "migrate" for entry in commits(store.table(), str(store.path)))
 
 
 def _remove_old(data_dir: Path, rejects: Path | None) -> None:

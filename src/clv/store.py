@@ -189,7 +189,6 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._snapshot = Snapshot(tb.empty_tables(), [])
-        self._history: list[dict] = []
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
@@ -234,8 +233,7 @@ def bucket_of(keys: pd.Series | pa.Array) -> np.ndarray:
     h is then mixed and taken modulo BUCKETS. Vectorised over Arrow's buffers:
     step w handles the w-th word of every key that has one, longest keys first.
     """
-    arrow = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else pa.array(keys, type=pa.large_string())
-    array = pa.chunked_array(arrow).cast(pa.large_string()).combine_chunks()
+    array = tb.large_strings(keys).combine_chunks()
     n = len(array)
     if n == 0:
         return np.zeros(0, dtype=np.int32)
@@ -292,7 +290,7 @@ class Source:
 
 def source_of(path: str, version: int) -> Source:
     try:
-        found = os.stat(Path(path) / "_delta_log" / f"{version:020d}.json")
+        found = os.stat(Path(path) / LOG / f"{version:020d}.json")
         commit: tuple = (found.st_ino, found.st_mtime_ns, found.st_size)
     except OSError:  # a log cleaned up behind a checkpoint: the version alone must do
         commit = ()
@@ -339,8 +337,12 @@ def _unreadable(source: Source, problem: object) -> StoreError:
             fragment.to_table(schema=dataset.schema)
         except (OSError, pa.ArrowException) as exc:
             name = fragment.path if os.path.isabs(fragment.path) else str(Path(source.path) / fragment.path)
-            return StoreError(f"store file {printable(name)} is damaged ({_first_line(exc)}); it was left as it is")
+            return damaged_file(name, exc)
     return _damaged(source.path, problem)
+
+
+def damaged_file(path: Path | str, problem: object) -> StoreError:
+    return StoreError(f"store file {printable(str(path))} is damaged ({_first_line(problem)}); it was left as it is")
 
 
 def bucket_rows(source: Source, table: str, bucket: int, keys: pa.Array) -> pa.Table:
@@ -440,7 +442,7 @@ class DeltaSnapshot(Snapshot):
             keys = wanted.get(table)
             if keys is None or not len(keys):
                 continue
-            keys = pa.chunked_array(pa.array(keys, type=pa.large_string())).combine_chunks().unique()
+            keys = tb.large_strings(keys).combine_chunks().unique()
             buckets = bucket_of(keys)
             for b in np.unique(buckets):
                 calls.append((self._source, table, int(b), keys.filter(pa.array(buckets == b))
@@ -505,25 +507,20 @@ class DeltaStore:
             raise StoreError(f"the store in {printable(str(self.data_dir))} has table files but no Delta log "
                              f"commit ({printable(str(self.path / LOG))}); it was left as it is")
 
-    def table(self, version: int | None = None):
-        """The Delta table (at a version), or None when there is no store yet."""
-        if not self.exists():
-            self._check_layout()
-            return None
-        return self._open(version)
-
-    def _open(self, version: int | None = None):
+    def table(self):
+        """The Delta table, or None when there is no store yet."""
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError
 
         commits = _committed(self.path / LOG)
         if not commits:
+            self._check_layout()
             return None
         empty = [p for p in commits if p.stat().st_size == 0]
         if empty:  # delta-rs would read it as a commit that changed nothing
             raise _damaged(str(self.path), f"{empty[0].name} is empty")
         try:
-            return DeltaTable(str(self.path), version=version)
+            return DeltaTable(str(self.path))
         except (DeltaError, OSError, ValueError) as exc:
             raise _damaged(str(self.path), exc) from None
 
@@ -619,8 +616,8 @@ class DeltaStore:
             if old is None:  # (migrate writes where the previous format still is: no layout check)
                 old = self.snapshot() if self.exists() else Snapshot(tb.empty_tables(), [], EMPTY)
             table = old.delta_table if isinstance(old, DeltaSnapshot) else None
-            if table is not None and not _covers(table, schema):  # an event type registered since: its columns
-                _add_columns(table, schema)
+            if table is not None:  # an event type registered since the table was made: its columns join it
+                _add_missing_columns(table, schema)
             pieces = [piece for t, frame in change.added.items() if len(frame) for piece in _event_pieces(t, frame)]
             if change.hold:
                 pieces.append((HELD, 0, _held_table(change.hold, 0 if change.release_held else _next_held(old))))
@@ -685,16 +682,13 @@ def _properties(kind: Callable, command: str, meta: dict):
     return kind(custom_metadata={METADATA: json.dumps({"command": command, **meta}, ensure_ascii=True)})
 
 
-def _covers(table, schema: pa.Schema) -> bool:
-    have = set(pa.schema(table.schema()).names)
-    return all(name in have for name in schema.names)
-
-
-def _add_columns(table, schema: pa.Schema) -> None:
+def _add_missing_columns(table, schema: pa.Schema) -> None:
     from deltalake.schema import Field as DeltaField
 
     have = set(pa.schema(table.schema()).names)
-    table.alter.add_columns([DeltaField.from_arrow(f) for f in schema if f.name not in have])
+    missing = [DeltaField.from_arrow(f) for f in schema if f.name not in have]
+    if missing:
+        table.alter.add_columns(missing)
 
 
 def _next_held(old: Snapshot) -> int:

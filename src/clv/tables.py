@@ -46,15 +46,15 @@ def conform(frame: pd.DataFrame, table: str, only: list[str] | None = None) -> p
 
 def member(values: pd.Series | pa.ChunkedArray, *pools: pd.Series | pa.Array) -> np.ndarray:
     """values.isin(pools) as one Arrow hash lookup; pandas' isin walks a large pool in Python."""
-    wanted = _strings(values)
-    pool = pa.chunked_array([chunk for p in pools for chunk in _strings(p).chunks], type=pa.large_string())
+    wanted = large_strings(values)
+    pool = pa.chunked_array([chunk for p in pools for chunk in large_strings(p).chunks], type=pa.large_string())
     if len(wanted) < len(pool):  # hashing the smaller side first: the pool is narrowed to the values it holds
         pool = pool.filter(pc.is_in(pool, value_set=wanted))
     found = pc.is_in(wanted, value_set=pool)
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
 
 
-def _strings(column: pd.Series | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+def large_strings(column: pd.Series | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     """A column as Arrow large strings (pandas' own type for str): no copy when it is one already."""
     if isinstance(column, (pa.Array, pa.ChunkedArray)):
         return pa.chunked_array(column).cast(pa.large_string())

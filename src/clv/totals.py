@@ -76,8 +76,7 @@ def resolve(rows: pa.Table, fields: list[str]) -> pa.Table:
 
 
 def _strings(columns: list[pa.ChunkedArray]) -> pa.ChunkedArray:
-    return pa.chunked_array([c for column in columns for c in column.cast(pa.large_string()).chunks],
-                            type=pa.large_string())
+    return pa.chunked_array([c for column in columns for c in tb.large_strings(column).chunks], type=pa.large_string())
 
 
 def arrow_tables(frames: dict[str, pd.DataFrame]) -> dict[str, pa.Table]:

@@ -36,7 +36,7 @@ def _table(store: DeltaStore):
     return table
 
 
-def _entries(table, path: str) -> list[dict]:
+def commits(table, path: str) -> list[dict]:
     """The commits, newest first, each with this tool's figures (empty for other tools' commits or bad ones)."""
     entries = []
     for entry in table.history():
@@ -50,8 +50,8 @@ def _entries(table, path: str) -> list[dict]:
 
 def history(store: Store) -> list[dict]:
     """One row per version, newest first: when, which command, from which files, with which counts."""
-    rows = []
-    for entry in _entries(_table(_delta(store)), str(_delta(store).path)):
+    delta, rows = _delta(store), []
+    for entry in commits(_table(delta), str(delta.path)):
         meta = entry["meta"]
         counts = meta.get("counts") if isinstance(meta.get("counts"), dict) else {}
         command = meta.get("command") or str(entry.get("operation", "")).lower()
@@ -85,7 +85,7 @@ def rollback(store: Store, version: int) -> dict:
             raise UsageError(f"no version {version}: the store's versions are 0 to {current} (see history)")
         if version == current:
             raise UsageError(f"version {version} is the current version already")
-        entries = _entries(table, str(delta.path))
+        entries = commits(table, str(delta.path))
         now_meta, then = _figures_at(entries, current), _figures_at(entries, version)
         meta = {"to": version, "next_seq": max(now_meta.get("next_seq", 0), then.get("next_seq", 0)),
                 "last_ingest": then.get("last_ingest"), "rows": then.get("rows"), "counts": {}, "sources": []}
@@ -105,7 +105,7 @@ def compact(store: Store, retain_hours: int = RETAIN_HOURS) -> dict:
     with delta.locked():
         table = _table(delta)
         before = len(table.file_uris())
-        meta = _figures_at(_entries(table, str(delta.path)), table.version())
+        meta = _figures_at(commits(table, str(delta.path)), table.version())
         carried = {"next_seq": meta.get("next_seq", 0), "last_ingest": meta.get("last_ingest"), "rows": meta.get("rows"),
                    "counts": {}, "sources": []}
         table.optimize.compact(commit_properties=_properties(CommitProperties, "compact", carried))
