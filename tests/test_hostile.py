@@ -1556,21 +1556,26 @@ def _damage_parquet(kind: str, base: Path, path: Path) -> None:
         _resize(base, path)
 
 
+READERS = {"orders": (["display", "orders"], ["ingest", SAMPLE]), "customer_totals": (["stats"], ["ltv", "3"])}
+
+
+@pytest.mark.parametrize("table", READERS)
 @pytest.mark.parametrize("kind", ["garbage", "cut-in-half", "empty", "zeros-between-the-magic-bytes", "amount-as-text",
                                   "a-column-missing"])
-def test_a_damaged_parquet_file_is_one_error_line_naming_it(clv, seeded, kind):
-    """Garbage, a cut, an empty file, zeros, a column of the wrong type: one line naming the file, left as it is.
-    A file without one of the columns is what Delta readers take for nulls (files written before a column was
-    added lack it): answered, or refused naming the file."""
-    orders = table_files(seeded, "orders")[0]
-    _damage_parquet(kind, seeded, orders)
-    damaged = orders.read_bytes()
-    for args in (["stats"], ["ltv", "3"], ["ingest", SAMPLE]):
+def test_a_damaged_parquet_file_is_one_error_line_naming_it(clv, seeded, kind, table):
+    """Garbage, a cut, an empty file, zeros, a column of the wrong type: each command reading the file (the
+    events of orders; the per-customer figures LTV and stats read) says so in one line naming it, and leaves it
+    as it is. A file without one of the columns is what Delta readers take for nulls (files written before a
+    column was added lack it): answered, or refused naming the file."""
+    damaged_file = table_files(seeded, table)[0]
+    _damage_parquet(kind, seeded, damaged_file)
+    damaged = damaged_file.read_bytes()
+    for args in READERS[table]:
         result = clv(*args)
         if kind == "a-column-missing" and result.returncode == 0:
             continue
-        assert result.returncode == 1 and orders.name in error_line(result), args
-    assert orders.read_bytes() == damaged
+        assert result.returncode == 1 and damaged_file.name in error_line(result), args
+    assert damaged_file.read_bytes() == damaged
 
 
 HELD_ODDITIES = [{}, {"event": 5}, {"raw": None}, {"event": {"type": ["x"]}, "source": 5, "position": "x", "reason": 7},

@@ -95,7 +95,7 @@ def test_a_damaged_table_file_is_named_and_left_alone(tmp_path, dirs):
     run([*dirs, "ingest", str(SAMPLE)])
     table = next((tmp_path / "data" / "events").glob("table_name=orders/*/*.parquet"))
     table.write_bytes(b"garbage")
-    for args in (["ingest", str(SAMPLE)], ["ltv", "1"]):
+    for args in (["ingest", str(SAMPLE)], ["display", "orders"]):
         result = run([*dirs, *args])
         assert result.returncode == 1 and "is damaged" in result.stderr and table.name in result.stderr, args
     assert table.read_bytes() == b"garbage"

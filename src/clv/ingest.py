@@ -174,22 +174,33 @@ class _Run:
     seq: int
     added: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
     held: list[dict] = field(default_factory=list)
+    seen: dict[str, list[pd.DataFrame]] = field(default_factory=dict)  # committed versions of the keys looked up
 
     def stored(self, batch: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """The rows, committed or added by this run, of the keys the batch touches."""
         wanted = bt.wanted(batch)
         found = self.snapshot.related(wanted)
+        for table in ev.tables():
+            if ev.table_type(table).versioned and len(found[table]):
+                self.seen.setdefault(table, []).append(found[table])
         pending = related(self.pending(), wanted)
         return {t: pd.concat([found[t], pending[t]], ignore_index=True) if len(pending[t]) else found[t]
                 for t in found}
 
     def pending(self) -> dict[str, pd.DataFrame]:
-        return {t: pd.concat(self.added[t], ignore_index=True) if self.added.get(t) else tb.empty(t)
-                for t in ev.tables()}
+        return _joined(self.added)
+
+    def before(self) -> dict[str, pd.DataFrame]:
+        """The committed versions of the keys the run adds versions to: what the commit's figures change from."""
+        return _joined(self.seen)
 
     def keep(self, applied: bt.Applied) -> None:
         for table, rows in applied.added.items():
             self.added.setdefault(table, []).append(rows)
+
+
+def _joined(parts: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    return {t: pd.concat(parts[t], ignore_index=True) if parts.get(t) else tb.empty(t) for t in ev.tables()}
 
 
 def _ingest_file(path: Path | str, run: _Run, summary: Summary, progress: Progress | None,
@@ -256,7 +267,7 @@ def ingest(store: Store, paths: list[str | Path], progress: Progress | None = No
             last = {"time": now(), "sources": sources}
             with uninterrupted():
                 store.commit(Change("ingest", run.pending(), new_only(already_held, run.held), next_seq=run.seq,
-                                    sources=sources, counts=_counts(total), last_ingest=last))
+                                    sources=sources, counts=_counts(total), last_ingest=last, before=run.before()))
     total.store_size_after = size
     total.seconds = time.perf_counter() - started
     for summary in summaries:
@@ -296,7 +307,7 @@ def reprocess(store: Store) -> ReprocessSummary:
         remaining = [dict(held[i], reason=outcome.at[i, "reason"], message=outcome.at[i, "message"]) for i in still]
         with uninterrupted():
             store.commit(Change("reprocess", applied.added, remaining, release_held=True,
-                                next_seq=snapshot.next_seq + len(held), counts=_counts(summary)))
+                                next_seq=snapshot.next_seq + len(held), counts=_counts(summary), before=applied.stored))
     summary.seconds = time.perf_counter() - started
     _log_summary(summary)
     return ReprocessSummary(summary, len(remaining))

@@ -75,9 +75,8 @@ def distribution(table: pd.DataFrame, x: int) -> dict:
         "customers": len(values),
         "top": min(x, len(values)),
         "top_share": float(np.sort(values)[::-1][:x].sum() / total) if 0 < total < np.inf else None,
-        "median": float(np.median(values)),
-        "p90": float(np.percentile(values, 90)),
-        "p99": float(np.percentile(values, 99)),
+        **{name: float(np.percentile(values, q)) if values.size else None
+           for name, q in (("median", 50), ("p90", 90), ("p99", 99))},
         "histogram": [(float(lo), float(hi), int(n)) for lo, hi, n in zip(edges[:-1], edges[1:], counts)],
     }
 

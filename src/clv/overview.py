@@ -14,18 +14,19 @@ def overview(snapshot: Snapshot, held: list[dict]) -> dict:
     """Counts, timeframe, revenue, visits per customer, held rejects and the last ingestion."""
     totals = snapshot.totals()
     ids = totals.ids
-    with_record = totals.rows[ev.CUSTOMERS]
+    rows = snapshot.rows()
+    with_record = rows[ev.CUSTOMERS]
     span = timeframe(snapshot)
-    visits = totals.rows[ev.VISITS]
+    visits = rows[ev.VISITS]
     reasons = Counter(h.get("reason") for h in held)
     return {
-        "rows": dict(totals.rows),
-        "store_size": sum(totals.rows.values()),
+        "rows": rows,
+        "store_size": sum(rows.values()),
         "customers": {"total": len(ids), "with_record": with_record, "without_record": len(ids) - with_record},
         "first_event": iso_utc(span[0]) if span else None,
         "last_event": iso_utc(span[1]) if span else None,
         "weeks": span[2] if span else None,
-        "orders": totals.rows[ev.ORDERS],
+        "orders": rows[ev.ORDERS],
         "total_revenue": float(denoise([totals.orders_revenue])[0]),
         "site_visits_per_customer": visits / len(ids) if len(ids) else None,
         "rejected_held": len(held),

@@ -12,7 +12,9 @@ them (and, when the held events are rewritten, removes their old files), so a
 crash or kill at any moment leaves the version before or the version after,
 events and held rejects together. An ingestion reads only the rows of the keys
 its batch touches (bucket by bucket) and appends: it costs what its batch
-costs. Writers hold an OS file lock, which the kernel drops when the process
+costs. The same commit appends the change rows of the per-customer figures
+(totals.py, `table_name=customer_totals`, bucketed by customer_id), so LTV and
+the overview read those, not every version of every event. Writers hold an OS file lock, which the kernel drops when the process
 dies, so a crash never leaves a stale lock.
 """
 from __future__ import annotations
@@ -44,9 +46,11 @@ import pyarrow.parquet as pq
 from . import cluster
 from . import events as ev
 from . import tables as tb
+from . import totals as tt
 from .errors import StoreError
 from .reader import printable
 from .timefmt import now
+from .totals import SCHEMA as FIGURE_SCHEMA
 from .validation import TAGS_DTYPE, TAGS_TYPE
 
 try:
@@ -64,9 +68,11 @@ BUCKET = "bucket"
 BUCKETS = 16  # keys spread over this many buckets: the unit of an ingestion's lookups and of a cluster's work
 SMALL_STORE = 200_000  # keys up to which the figures are computed in one pass: buckets would only add overhead
 HELD = "held"  # the table_name of held rejected events: one JSON record per row, in `record`
+FIGURES = "customer_totals"  # the table_name of the per-customer change rows (totals.py), bucketed by customer_id
 RECORD = "record"
 FORMAT = 2  # format 1 was one Parquet file per table under a CURRENT manifest (see legacy.py)
 METADATA = "clv"  # the commit metadata key holding this tool's figures of a version
+OWN_FIGURES = ("totals", "span", "figure_rows")  # figures that hold only while no other tool has committed since
 COMPRESSION = "zstd"
 WAIT_STEP = 0.1  # seconds between two tries for the write lock
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,6 +91,7 @@ class Change:
     sources: list[str] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     last_ingest: dict | None = None  # None: as it was
+    before: dict[str, pd.DataFrame] = field(default_factory=dict)  # stored rows of the keys `added` adds versions of
 
 
 def related(frames: dict[str, pd.DataFrame], wanted: dict[str, pd.Series]) -> dict[str, pd.DataFrame]:
@@ -158,12 +165,10 @@ class Snapshot:
         frame = self.tables[table]
         return frame.loc[frame[ev.CUSTOMER_FIELD] == customer_id, "key"]
 
-    def totals(self):
-        """What LTV and the overview need (totals.Totals), computed once per snapshot."""
-        from .totals import arrow_tables, totals_of
-
+    def totals(self) -> tt.Totals:
+        """What LTV and the overview need, computed once per snapshot."""
         if self._totals is None:
-            self._totals = totals_of(arrow_tables(self.tables))
+            self._totals = tt.totals_of(tt.arrow_tables(self.tables))
         return self._totals
 
 
@@ -217,6 +222,7 @@ def stored_schema() -> pa.Schema:
     columns = [(PARTITION, pa.string()), (BUCKET, pa.int32()), ("key", pa.string()), ("verb", pa.string()),
                ("event_time", pa.timestamp("us", tz="UTC")), ("seq", pa.int64())]
     columns += [(f.stored_as, kinds[f.kind]) for f in ev.fields().values()]
+    columns += [(f.name, f.type) for f in FIGURE_SCHEMA]
     return pa.schema([*dict(columns).items(), (RECORD, pa.string())])
 
 
@@ -377,12 +383,20 @@ def stored_frame(source: Source, rows: pa.Table | list[pa.Table], table: str,
         raise _unreadable(source, exc) from None
 
 
-def bucket_totals(source: Source, bucket: int):
-    """The LTV and overview figures of one bucket, reading only the columns they need."""
-    from .totals import columns_read, totals_of
+def bucket_totals(source: Source, bucket: int) -> tt.Totals:
+    """The figures of the events of one bucket, from those events (a store with no change rows)."""
+    return tt.totals_of({table: scan(source, table, columns, pds.field(BUCKET) == bucket)
+                         for table, columns in tt.columns_read().items()})
 
-    return totals_of({table: scan(source, table, columns, pds.field(BUCKET) == bucket)
-                      for table, columns in columns_read().items()})
+
+def bucket_figures(source: Source, bucket: int | None) -> tuple[pa.Table, int]:
+    """The change rows of the customer ids of one bucket (or of all), folded; and how many there were."""
+    where = None if bucket is None else pds.field(BUCKET) == bucket
+    rows = scan(source, FIGURES, FIGURE_SCHEMA.names, where)
+    try:
+        return tt.fold(rows.cast(FIGURE_SCHEMA)), len(rows)
+    except (ValueError, TypeError, pa.ArrowException) as exc:
+        raise _unreadable(source, exc) from None
 
 
 class DeltaSnapshot(Snapshot):
@@ -393,10 +407,21 @@ class DeltaSnapshot(Snapshot):
         self.delta_table = table
         super().__init__(version=version, next_seq=meta.get("next_seq", 0), last_ingest=meta.get("last_ingest"))
         self._rows = meta.get("rows") if isinstance(meta.get("rows"), dict) else {}
+        self.summarised = meta.get("totals") is True and "figure_rows" in meta  # the change rows hold every figure
+        self.span = meta.get("span")
         self._store = store
         self._path = str(store.path)
         self._source = source_of(self._path, version)
         self._dataset = open_dataset(self._source)
+        self.figure_rows = meta.get("figure_rows")
+        self._check_files()
+
+    def _check_files(self) -> None:
+        """A file the version holds but the disk does not is named now, whichever of its rows a command reads."""
+        for name in self._dataset.files:
+            path = name if os.path.isabs(name) else os.path.join(self._path, name)
+            if not os.path.exists(path):
+                raise damaged_file(path, "the Delta log names it, but it is not there")
 
     def scan(self, table: str, columns: list[str] | None = None, where: pds.Expression | None = None) -> pa.Table:
         return scan(self._source, table, columns, where)
@@ -412,9 +437,9 @@ class DeltaSnapshot(Snapshot):
             return self._tables[name]
         return stored_frame(self._source, self.scan(name, tb.columns(name)), name)
 
-    def held_files(self) -> list[str]:
-        """The files holding the held events (removed when the held events are rewritten)."""
-        fragments = self._dataset.get_fragments(filter=pds.field(PARTITION) == HELD)
+    def files_of(self, partition: str) -> list[str]:
+        """The files of one table_name: the held events (removed when they are rewritten), or the change rows."""
+        fragments = self._dataset.get_fragments(filter=pds.field(PARTITION) == partition)
         root = str(Path(self._path).resolve())
         return [os.path.relpath(f.path, root) if os.path.isabs(f.path) else f.path for f in fragments]
 
@@ -457,17 +482,31 @@ class DeltaSnapshot(Snapshot):
         keys = self.scan(table, ["key"], pds.field(ev.CUSTOMER_FIELD) == customer_id).column("key")
         return pd.Series(keys.to_pandas(), dtype="str")
 
-    def totals(self):
-        """Bucket by bucket (here or on the cluster); a small store in one pass, whichever way is asked."""
-        from .totals import columns_read, combine, totals_of
+    def totals(self) -> tt.Totals:
+        """Folded from the change rows: in one pass here, or bucket by bucket on a cluster.
 
-        if self._totals is None:
-            if self.size() <= SMALL_STORE:
-                self._totals = totals_of({table: self.scan(table, columns)
-                                          for table, columns in columns_read().items()})
+        A store without change rows is figured from its events, bucket by bucket; a small one in one pass,
+        whichever way is asked.
+        """
+        if self._totals is not None:
+            return self._totals
+        scheduler = self._store.scheduler
+        if self.summarised:
+            if scheduler and self.size() > SMALL_STORE:
+                parts = cluster.run(bucket_figures, [(self._source, b) for b in range(BUCKETS)], scheduler)
             else:
-                calls = [(self._source, b) for b in range(BUCKETS)]
-                self._totals = combine(cluster.run(bucket_totals, calls, self._store.scheduler))
+                parts = [bucket_figures(self._source, None)]
+            found = sum(n for _, n in parts)
+            if found != self.figure_rows:
+                raise _damaged(self._path, f"the version holds {found} rows of per-customer figures where its "
+                                           f"commit recorded {self.figure_rows}")
+            self._totals = tt.combine([tt.Totals(part, self.span) for part, _ in parts])
+        elif self.size() <= SMALL_STORE:
+            self._totals = tt.totals_of({table: self.scan(table, columns)
+                                         for table, columns in tt.columns_read().items()})
+        else:
+            calls = [(self._source, b) for b in range(BUCKETS)]
+            self._totals = tt.combine(cluster.run(bucket_totals, calls, scheduler))
         return self._totals
 
 
@@ -537,11 +576,15 @@ class DeltaStore:
         return self._snapshot
 
     def _meta(self, table) -> dict:
-        """This tool's figures of the latest version: those of the newest commit that recorded them."""
+        """This tool's figures of the latest version: those of the newest commit that recorded them.
+
+        After a commit of another tool, the change rows and the span no longer hold for every event.
+        """
         for entries in (table.history(limit=50), table.history()):
-            for entry in entries:
+            for n, entry in enumerate(entries):
                 if METADATA in entry:
-                    return figures(entry[METADATA], str(self.path), entry.get("version"))
+                    meta = figures(entry[METADATA], str(self.path), entry.get("version"))
+                    return meta if n == 0 else {k: v for k, v in meta.items() if k not in OWN_FIGURES}
         return {}
 
     @contextmanager
@@ -619,21 +662,25 @@ class DeltaStore:
             if table is not None:  # an event type registered since the table was made: its columns join it
                 _add_missing_columns(table, schema)
             pieces = [piece for t, frame in change.added.items() if len(frame) for piece in _event_pieces(t, frame)]
+            figure_rows, span, counted = _figures_after(old, change)
+            pieces += _pieces(FIGURES, figure_rows, "customer_id")
             if change.hold:
                 pieces.append((HELD, 0, _held_table(change.hold, 0 if change.release_held else _next_held(old))))
             if table is None:  # marks the files that follow as a first commit's, should it not finish
                 self.path.mkdir(parents=True, exist_ok=True)
                 (self.path / FIRST_COMMIT).touch()
             actions = _write_files(self.path, pieces, schema, written)
-            if change.release_held and isinstance(old, DeltaSnapshot):
+            if isinstance(old, DeltaSnapshot):
                 stamp = int(time.time() * 1000)
-                actions += [RemoveAction(path, True, stamp) for path in old.held_files()]
+                replaced = [*(old.files_of(HELD) if change.release_held else []),
+                            *([] if old.summarised else old.files_of(FIGURES))]  # figured again from the events
+                actions += [RemoveAction(path, True, stamp) for path in replaced]
             rows = old.rows()
             for t, frame in change.added.items():
                 rows[t] = rows.get(t, 0) + int(tb.creating_rows(frame).sum())
             meta = {"format": FORMAT, "command": change.command, "sources": change.sources, "counts": change.counts,
                     "next_seq": _next_seq(change, old), "last_ingest": change.last_ingest or old.last_ingest,
-                    "rows": rows}
+                    "rows": rows, "totals": True, "span": span, "figure_rows": counted}
             properties = _properties(CommitProperties, change.command, meta)
             if table is None:  # the table and its first version are one commit: no empty store is left behind
                 create_table_with_add_actions(str(self.path), DeltaSchema.from_arrow(schema), actions,
@@ -675,6 +722,15 @@ def figures(text: object, path: str, version: object) -> dict:
     rows = meta.get("rows")
     if rows is not None and not (isinstance(rows, dict) and all(type(n) is int and n >= 0 for n in rows.values())):
         raise damaged("have row counts that are not whole numbers")
+    span = meta.get("span")
+    if span is not None and not (isinstance(span, list) and len(span) == 2 and all(type(t) is int for t in span)
+                                 and -LATEST_MICROS <= span[0] <= span[1] <= LATEST_MICROS):
+        raise damaged("have a span of events that is not two times in order")
+    counted = meta.get("figure_rows")
+    if counted is not None and not (type(counted) is int and counted >= 0):
+        raise damaged("have a count of per-customer rows that is not a whole number")
+    if meta.get("totals") not in (None, True):
+        raise damaged("say neither that the change rows hold every figure nor nothing")
     return meta
 
 
@@ -705,15 +761,40 @@ def _held_table(records: list[dict], first: int) -> pa.Table:
                      RECORD: pa.array([dumps(r).decode() for r in records], pa.string())})
 
 
+def _figures_after(old: Snapshot, change: Change) -> tuple[pa.Table, list[int] | None, int]:
+    """The change rows a commit adds, the span of the events after it (microseconds), and the version's rows of them.
+
+    A store with no change rows yet (kept by an older release) gets those of all its events first.
+    """
+    version = old.version + 1
+    rows = tt.changes(change.before, change.added, version)
+    if isinstance(old, DeltaSnapshot) and old.summarised:
+        span, held = old.span, old.figure_rows
+    else:
+        held = 0
+        base = old.totals()
+        again = base.customers.drop_columns(["seq"]).append_column("seq", pa.array(
+            np.full(len(base.customers), version, dtype="int64")))
+        rows = pa.concat_tables([again.select(FIGURE_SCHEMA.names), rows])
+        span = base.span
+    return rows, tt.span_of(change.added, span), held + len(rows)
+
+
 def _event_pieces(table: str, frame: pd.DataFrame) -> Iterator[tuple[str, int, pa.Table]]:
     """The new rows of one table, bucket by bucket."""
-    arrow = pa.Table.from_pandas(tb.conform(frame, table), preserve_index=False)
-    buckets = bucket_of(arrow.column("key"))
+    return _pieces(table, pa.Table.from_pandas(tb.conform(frame, table), preserve_index=False), "key")
+
+
+def _pieces(name: str, arrow: pa.Table, by: str) -> Iterator[tuple[str, int, pa.Table]]:
+    """Rows of one partition, bucket by bucket of one of their columns."""
+    if not len(arrow):
+        return
+    buckets = bucket_of(arrow.column(by))
     order = np.argsort(buckets, kind="stable")
     arrow, buckets = arrow.take(pa.array(order)), buckets[order]
     edges = np.flatnonzero(np.diff(buckets)) + 1
     for start, stop in zip(np.r_[0, edges], np.r_[edges, len(buckets)], strict=True):
-        yield table, int(buckets[start]), arrow.slice(start, stop - start)
+        yield name, int(buckets[start]), arrow.slice(start, stop - start)
 
 
 def _write_files(root: Path, pieces: list[tuple[str, int, pa.Table]], schema: pa.Schema, written: list[Path]) -> list:
@@ -772,6 +853,7 @@ def _stats(table: pa.Table, names: list[str]) -> str:
 
 
 LATEST_MILLIS = 253402300799999  # 9999-12-31T23:59:59.999Z, the last instant an event may hold
+LATEST_MICROS = LATEST_MILLIS * 1000 + 999
 
 
 def _millis(milliseconds: int) -> str:

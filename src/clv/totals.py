@@ -1,15 +1,21 @@
-"""What LTV and the overview need of the store, computed bucket by bucket and then combined.
+"""What LTV and the overview need of the store: figures per customer id, kept up to date commit by commit.
 
-A bucket holds every version of its keys, so each bucket resolves its own
-customers and orders; what crosses buckets (a customer's orders and visits)
-is a sum or a count per customer id, added up when the parts are combined.
-Only the columns these figures need are read, and the work stays in Arrow's
-compute kernels: no Python object per row.
+Each commit adds *change rows*: per customer id it names, how its figures move
+(revenue, current orders, site visits, current rows naming it) and, for a
+customer record it touches, that record's current last name. Only the keys the
+commit adds versions to are resolved, before and after, so the rows cost what
+the batch costs. The figures of a version are the sum of the change rows of its
+commits, folded to one row per id (`fold`): a query reads a table as long as
+the customer list, not every version of every event. Events with no change rows
+(a store kept by an older release) are figured the same way, as if all of them
+were one commit. The work stays in Arrow's compute kernels: no Python object
+per row.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,36 +24,50 @@ from . import events as ev
 from . import tables as tb
 
 TIME = pa.timestamp("us", tz="UTC")
+COUNTS = ["n_visits", "n_orders", "n_named"]  # site visits; current orders; current rows of any table naming the id
+SUMMED = ["amount", *COUNTS]  # amount: the revenue of the id's current orders
+SCHEMA = pa.schema([
+    ("customer_id", pa.string()),
+    ("key", pa.string()),  # the id again on a row that carries its customer record's last name
+    ("last_name", pa.string()),
+    ("amount", pa.float64()),
+    *((name, pa.int64()) for name in COUNTS),
+    ("seq", pa.int64()),  # the version that wrote the row: a later record's last name wins
+])
 
 
 @dataclass
 class Totals:
-    """Per customer id: revenue (orders' current amounts), visits and last name; and the store's extent."""
+    """The folded figures of every customer id, and the span of the accepted events."""
 
-    revenue: pa.Table  # customer_id, revenue: by the current customer_id of orders
-    visits: pa.Table  # customer_id, visits
-    names: pa.Table  # customer_id, last_name: the current last name of each CUSTOMER record
-    id_list: pa.Array  # every customer id: CUSTOMER records and the customer_id of any row
-    rows: dict[str, int]  # current rows (keys) per table
-    orders_revenue: float
-    first: pd.Timestamp | None
-    last: pd.Timestamp | None
+    customers: pa.Table  # SCHEMA, one row per customer id (`fold`)
+    span: list[int] | None  # the first and last event_time, in microseconds
+
+    @property
+    def first(self) -> pd.Timestamp | None:
+        return times(self.span)[0]
+
+    @property
+    def last(self) -> pd.Timestamp | None:
+        return times(self.span)[1]
 
     @property
     def ids(self) -> pd.Index:
-        return pd.Index(self.id_list.to_pandas(types_mapper=pd.ArrowDtype).astype("str"), name="customer_id")
+        ids = self.customers["customer_id"].to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+        return pd.Index(ids, name="customer_id")
+
+    @property
+    def orders_revenue(self) -> float:
+        return float(pc.sum(self.customers["amount"]).as_py() or 0.0)
 
     def per_customer(self) -> pd.DataFrame:
         """customer_id, last_name, total_revenue and site_visits of every customer id (in no set order)."""
-        joined = pa.table({"customer_id": self.id_list})
-        for part in (self.names, self.revenue, self.visits):
-            joined = joined.join(part, "customer_id", join_type="left outer", use_threads=False)
-        frame = joined.to_pandas(types_mapper=pd.ArrowDtype)
+        frame = self.customers.to_pandas(types_mapper=pd.ArrowDtype)
         return pd.DataFrame({
             "customer_id": frame["customer_id"].astype("str"),
             "last_name": frame["last_name"].astype("str"),
-            "total_revenue": frame["revenue"].fillna(0.0).to_numpy(dtype="float64"),
-            "site_visits": frame["visits"].fillna(0).to_numpy(dtype="int64"),
+            "total_revenue": frame["amount"].to_numpy(dtype="float64"),
+            "site_visits": frame["n_visits"].to_numpy(dtype="int64"),
         })
 
 
@@ -57,7 +77,7 @@ def _fields(table: str) -> list[str]:
 
 
 def columns_read() -> dict[str, list[str]]:
-    """The stored columns these figures read from each table."""
+    """The stored columns the figures read from each table."""
     return {table: [*tb.IDENTITY, "seq", *_fields(table)] for table in ev.tables()}
 
 
@@ -65,87 +85,175 @@ def resolve(rows: pa.Table, fields: list[str]) -> pa.Table:
     """One row per key, each field from the latest version carrying it (docs/contract.md, "Versions").
 
     Sorted by key, event_time, UPDATE-after-NEW and arrival, the last non-null value of each key's group is
-    the one the contract names.
+    the one the contract names. A key with one version is its own answer: only the others are sorted.
     """
+    counts = pc.value_counts(rows["key"])
+    repeated = pc.is_in(rows["key"], value_set=counts.field("values").filter(pc.greater(counts.field("counts"), 1)))
+    single = rows.filter(pc.invert(repeated)).select(["key", *fields])
+    rows = rows.filter(repeated)
     rows = rows.append_column("_update", pc.equal(rows["verb"], ev.UPDATE))
     order = pc.sort_indices(rows, sort_keys=[("key", "ascending"), ("event_time", "ascending"),
                                              ("_update", "ascending"), ("seq", "ascending")])
     grouped = rows.take(order).group_by("key", use_threads=False).aggregate(
         [(f, "last", pc.ScalarAggregateOptions(skip_nulls=True)) for f in fields])
-    return grouped.rename_columns([name.removesuffix("_last") for name in grouped.column_names])
-
-
-def _strings(columns: list[pa.ChunkedArray]) -> pa.ChunkedArray:
-    return pa.chunked_array([c for column in columns for c in tb.large_strings(column).chunks], type=pa.large_string())
+    grouped = grouped.rename_columns([name.removesuffix("_last") for name in grouped.column_names])
+    return pa.concat_tables([single, grouped.select(single.column_names).cast(single.schema)])
 
 
 def arrow_tables(frames: dict[str, pd.DataFrame]) -> dict[str, pa.Table]:
-    """The columns these figures read, as Arrow, from frames of stored rows."""
-    return {table: pa.Table.from_pandas(frames[table][columns], preserve_index=False)
-            for table, columns in columns_read().items()}
+    """The columns the figures read, as Arrow, from frames of stored rows (those present)."""
+    return {table: _arrow(frames[table], columns) for table, columns in columns_read().items() if table in frames}
+
+
+def _arrow(rows: pd.DataFrame | pa.Table, columns: list[str]) -> pa.Table:
+    if isinstance(rows, pa.Table):
+        return rows.select(columns)
+    return pa.Table.from_pandas(rows[columns], preserve_index=False)
+
+
+def _with_keys(rows: pa.Table | None, keys: pa.Array, columns: list[str]) -> pa.Table | None:
+    if rows is None or not len(rows):
+        return None
+    rows = rows.select(columns)
+    return rows.filter(pc.is_in(rows["key"], value_set=keys.cast(rows["key"].type)))
+
+
+def _current(before: pa.Table | None, added: pa.Table, fields: list[str]) -> tuple[pa.Table | None, pa.Table]:
+    """The touched keys resolved without the added versions (None: none was stored) and with them."""
+    keys = pc.unique(added["key"])
+    old = _with_keys(before, keys, added.column_names)
+    if old is None or not len(old):
+        return None, resolve(added, fields)
+    both = pa.concat_tables([old, added.cast(old.schema)])
+    return resolve(old, fields), resolve(both, fields)
+
+
+def _filled(n: int, value: float) -> pa.Array:
+    return pa.array(np.full(n, value, dtype="float64" if isinstance(value, float) else "int64"))
+
+
+def _naming(table: str, rows: pa.Table, sign: int) -> pa.Table:
+    """What rows of a customer table add to (sign 1) or take from (-1) the ids they name."""
+    n = len(rows)
+    one, zero = _filled(n, sign), _filled(n, 0)
+    amount = (pc.multiply(rows["amount"].cast(pa.float64()), float(sign)) if table == ev.ORDERS
+              else _filled(n, 0.0))
+    return pa.table({
+        "customer_id": rows[ev.CUSTOMER_FIELD].cast(pa.string()),
+        "key": pa.nulls(n, pa.string()),
+        "last_name": pa.nulls(n, pa.string()),
+        "amount": amount,
+        "n_visits": one if table == ev.VISITS else zero,
+        "n_orders": one if table == ev.ORDERS else zero,
+        "n_named": one,
+    })
+
+
+def _records(current: pa.Table) -> pa.Table:
+    """Customer records as they now stand: the id, and its current last name."""
+    n = len(current)
+    key = current["key"].cast(pa.string())
+    zero = _filled(n, 0)
+    return pa.table({"customer_id": key, "key": key, "last_name": current["last_name"].cast(pa.string()),
+                     "amount": _filled(n, 0.0), "n_visits": zero, "n_orders": zero, "n_named": zero})
+
+
+def changes(before: dict[str, pd.DataFrame | pa.Table], added: dict[str, pd.DataFrame | pa.Table],
+            seq: int) -> pa.Table:
+    """The change rows of adding `added` to a store whose rows of the touched keys are `before`.
+
+    A versioned key's contribution is taken back as it was resolved before and given again as it is
+    resolved now; rows of other tables only add. One row per customer id named.
+    """
+    parts = []
+    for table in ev.tables():
+        rows = added.get(table)
+        if rows is None or not len(rows) or not _fields(table):
+            continue
+        columns = columns_read()[table]
+        rows = _arrow(rows, columns)
+        if not ev.table_type(table).versioned:
+            parts.append(_naming(table, rows, 1))
+            continue
+        stored = before.get(table)
+        was, now = _current(None if stored is None else _arrow(stored, columns), rows, _fields(table))
+        if table == ev.CUSTOMERS:
+            parts.append(_records(now))
+            continue
+        if was is not None:
+            parts.append(_naming(table, was, -1))
+        parts.append(_naming(table, now, 1))
+    if not parts:
+        return SCHEMA.empty_table()
+    rows = pa.concat_tables(parts)
+    grouped = rows.filter(pc.is_valid(rows["customer_id"])).group_by("customer_id", use_threads=False).aggregate(
+        [*((name, "sum") for name in SUMMED), ("key", "first"), ("last_name", "first")])
+    grouped = grouped.rename_columns([name.rsplit("_", 1)[0] if name.endswith(("_sum", "_first")) else name
+                                      for name in grouped.column_names])
+    return grouped.append_column("seq", _filled(len(grouped), seq)).select(SCHEMA.names)
+
+
+def fold(rows: pa.Table) -> pa.Table:
+    """Change rows summed to one row per customer id: the figures they amount to.
+
+    An id stays while it has a customer record or a current row naming it; revenue is exactly 0 once it
+    has no current order (a sum of amounts given and taken back need not be). Folding folded rows changes
+    nothing, so the figures of parts with no id in common are their folds put together.
+    """
+    rows = rows.select(SCHEMA.names)
+    sums = rows.group_by("customer_id", use_threads=False).aggregate([*((name, "sum") for name in SUMMED),
+                                                                    ("seq", "max")])
+    records = rows.filter(pc.is_valid(rows["key"]))
+    records = records.take(pc.sort_indices(records, sort_keys=[("seq", "ascending")]))
+    names = records.group_by("customer_id", use_threads=False).aggregate([("key", "last"), ("last_name", "last")])
+    joined = sums.join(names, "customer_id", join_type="left outer", use_threads=False)
+    orders = pc.fill_null(joined["n_orders_sum"], 0)
+    keep = pc.and_(pc.is_valid(joined["customer_id"]), pc.or_(
+        pc.is_valid(joined["key_last"]), pc.greater(pc.fill_null(joined["n_named_sum"], 0), 0)))
+    folded = pa.table({
+        "customer_id": joined["customer_id"],
+        "key": joined["key_last"],
+        "last_name": joined["last_name_last"],
+        "amount": pc.if_else(pc.greater(orders, 0), pc.fill_null(joined["amount_sum"], 0.0), 0.0),
+        "n_visits": pc.fill_null(joined["n_visits_sum"], 0),
+        "n_orders": orders,
+        "n_named": pc.fill_null(joined["n_named_sum"], 0),
+        "seq": joined["seq_max"],
+    })
+    return folded.filter(keep).cast(SCHEMA)
+
+
+def span_of(tables: dict[str, pd.DataFrame | pa.Table], also: list[int] | None = None) -> list[int] | None:
+    """The earliest and latest event_time of some rows (and of a span `also`), in microseconds; None: no rows."""
+    lows, highs = ([also[0]], [also[1]]) if also else ([], [])
+    for rows in tables.values():
+        if not len(rows):
+            continue
+        times = rows["event_time"] if isinstance(rows, pa.Table) else pa.chunked_array([pa.array(rows["event_time"])])
+        found = pc.min_max(times.cast(TIME))
+        if found["min"].is_valid:
+            lows.append(found["min"].value)
+            highs.append(found["max"].value)
+    return [min(lows), max(highs)] if lows else None
+
+
+def times(span: list[int] | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """A span in microseconds as the first and last moment (None, None for no span)."""
+    if span is None:
+        return None, None
+    moments = pa.array(span, TIME).to_pandas()
+    return moments.iloc[0], moments.iloc[1]
 
 
 def totals_of(tables: dict[str, pa.Table]) -> Totals:
-    """The figures of some rows of every table (all of them, or one bucket's), from Arrow tables."""
-    times = [pc.min_max(t["event_time"].cast(TIME)) for t in tables.values() if t.num_rows]
-    lows = [m["min"].value for m in times if m["min"].is_valid]
-    highs = [m["max"].value for m in times if m["max"].is_valid]
-    customers = resolve(tables[ev.CUSTOMERS], ["last_name"])
-    orders = resolve(tables[ev.ORDERS], [ev.CUSTOMER_FIELD, "amount"])
-    revenue = _sums(orders.select([ev.CUSTOMER_FIELD, "amount"]).rename_columns(["customer_id", "revenue"]))
-    visits = _counts(tables[ev.VISITS][ev.CUSTOMER_FIELD])
-    named = [customers["key"], orders[ev.CUSTOMER_FIELD],
-             *(tables[t][ev.CUSTOMER_FIELD] for t in ev.customer_tables() if t != ev.ORDERS)]
-    span = pa.array([min(lows), max(highs)], TIME).to_pandas() if lows else None
-    return Totals(
-        revenue=revenue,
-        visits=visits,
-        names=pa.table({"customer_id": _strings([customers["key"]]), "last_name": _strings([customers["last_name"]])}),
-        id_list=_unique(pc.drop_null(_strings(named))),
-        rows={table: int(pc.sum(pc.not_equal(rows["verb"], ev.UPDATE)).as_py() or 0)
-              for table, rows in tables.items()},
-        orders_revenue=float(pc.sum(orders["amount"]).as_py() or 0.0),
-        first=span.iloc[0] if span is not None else None,
-        last=span.iloc[1] if span is not None else None,
-    )
-
-
-def _unique(ids: pa.ChunkedArray) -> pa.Array:
-    unique = pc.unique(ids)
-    return unique.combine_chunks() if isinstance(unique, pa.ChunkedArray) else unique
-
-
-def _sums(rows: pa.Table) -> pa.Table:
-    """customer_id, revenue: the sum per customer id (rows without one left out)."""
-    rows = rows.set_column(0, "customer_id", _strings([rows["customer_id"]]))
-    summed = rows.filter(pc.is_valid(rows["customer_id"])).group_by("customer_id", use_threads=False).aggregate(
-        [("revenue", "sum")])
-    return summed.select(["customer_id", "revenue_sum"]).rename_columns(["customer_id", "revenue"])
-
-
-def _counts(ids: pa.ChunkedArray) -> pa.Table:
-    """customer_id, visits: how many rows name each customer id."""
-    counted = pa.table({"customer_id": _strings([ids])}).group_by("customer_id", use_threads=False).aggregate(
-        [([], "count_all")])
-    counted = counted.filter(pc.is_valid(counted["customer_id"]))
-    return counted.select(["customer_id", "count_all"]).rename_columns(["customer_id", "visits"])
+    """The figures of some stored rows (all of them, or one bucket's), as one commit of them would give."""
+    return Totals(fold(changes({}, tables, 0)), span_of(tables))
 
 
 def combine(parts: list[Totals]) -> Totals:
-    """The figures of the whole store from those of its buckets."""
+    """The figures of the whole store from those of its parts."""
     if len(parts) == 1:
         return parts[0]
-    firsts = [p.first for p in parts if p.first is not None]
-    lasts = [p.last for p in parts if p.last is not None]
-    visits = pa.concat_tables([p.visits for p in parts]).group_by("customer_id", use_threads=False).aggregate(
-        [("visits", "sum")])
-    return Totals(
-        revenue=_sums(pa.concat_tables([p.revenue for p in parts])),
-        visits=visits.select(["customer_id", "visits_sum"]).rename_columns(["customer_id", "visits"]),
-        names=pa.concat_tables([p.names for p in parts]),
-        id_list=_unique(pa.chunked_array([p.id_list for p in parts], type=pa.large_string())),
-        rows={table: sum(p.rows[table] for p in parts) for table in parts[0].rows},
-        orders_revenue=float(sum(p.orders_revenue for p in parts)),
-        first=min(firsts) if firsts else None,
-        last=max(lasts) if lasts else None,
-    )
+    spans = [p.span for p in parts if p.span]
+    return Totals(fold(pa.concat_tables([p.customers for p in parts])),
+                  [min(s[0] for s in spans), max(s[1] for s in spans)] if spans else None)

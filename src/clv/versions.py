@@ -16,11 +16,12 @@ import orjson
 
 from .defaults import RETAIN_HOURS
 from .errors import StoreError, UsageError
-from .store import BUCKET, LOG, METADATA, PARTITION, DeltaStore, Store, _properties, figures
+from .store import BUCKET, LOG, METADATA, OWN_FIGURES, PARTITION, DeltaStore, Store, _properties, figures
 
 OWN_FILE = re.compile(r"part-[0-9a-f]{32}\.zstd\.parquet")  # the names store.py gives its files
 COUNTS = ["read", "ingested", "updated", "duplicates", "rejected"]
 COLUMNS = ["version", "time", "command", "sources", *COUNTS]
+CARRIED = ["next_seq", "last_ingest", "rows", "totals", "span", "figure_rows"]  # what a version keeps when made again
 
 
 def _delta(store: Store) -> DeltaStore:
@@ -68,8 +69,14 @@ def history(store: Store) -> list[dict]:
 
 
 def _figures_at(entries: list[dict], version: int) -> dict:
-    """This tool's figures as they stood at a version: those of the newest commit at or before it."""
-    return next((e["meta"] for e in entries if e["version"] <= version and "next_seq" in e["meta"]), {})
+    """This tool's figures as they stood at a version: those of the newest commit at or before it.
+
+    The change rows and the span hold only when that commit is the version's own (not another tool's).
+    """
+    meta = next((e["meta"] for e in entries if e["version"] <= version and "next_seq" in e["meta"]), {})
+    own = any(e["version"] == version and "next_seq" in e["meta"] for e in entries)
+    return {name: meta[name] for name in CARRIED
+            if meta.get(name) is not None and (own or name not in OWN_FIGURES)}
 
 
 def rollback(store: Store, version: int) -> dict:
@@ -87,8 +94,8 @@ def rollback(store: Store, version: int) -> dict:
             raise UsageError(f"version {version} is the current version already")
         entries = commits(table, str(delta.path))
         now_meta, then = _figures_at(entries, current), _figures_at(entries, version)
-        meta = {"to": version, "next_seq": max(now_meta.get("next_seq", 0), then.get("next_seq", 0)),
-                "last_ingest": then.get("last_ingest"), "rows": then.get("rows"), "counts": {}, "sources": []}
+        meta = {**then, "to": version, "next_seq": max(now_meta.get("next_seq") or 0, then.get("next_seq") or 0),
+                "counts": {}, "sources": []}
         try:
             table.restore(version, commit_properties=_properties(CommitProperties, "rollback", meta))
         except (DeltaError, OSError) as exc:
@@ -105,9 +112,7 @@ def compact(store: Store, retain_hours: int = RETAIN_HOURS) -> dict:
     with delta.locked():
         table = _table(delta)
         before = len(table.file_uris())
-        meta = _figures_at(commits(table, str(delta.path)), table.version())
-        carried = {"next_seq": meta.get("next_seq", 0), "last_ingest": meta.get("last_ingest"), "rows": meta.get("rows"),
-                   "counts": {}, "sources": []}
+        carried = {**_figures_at(commits(table, str(delta.path)), table.version()), "counts": {}, "sources": []}
         table.optimize.compact(commit_properties=_properties(CommitProperties, "compact", carried))
         removed = table.vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False,
                                commit_properties=_properties(CommitProperties, "compact", carried))
