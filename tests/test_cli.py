@@ -4,6 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -161,3 +164,17 @@ def test_damaged_held_events_stop_ingestion_before_anything_is_written(dirs, tmp
     result = run([*dirs, "ingest", str(SAMPLE)])
     assert result.returncode == 1 and "is damaged" in one_error_line(result)
     assert {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file() and p.name != "LOCK"} == before
+
+
+POOL_PROBE = ("from clv.cli import main; status = main(['--memory', 'stats']); import pyarrow; "
+              "print(pyarrow.default_memory_pool().backend_name, status)")  # pyarrow first loads within main
+
+
+@pytest.mark.parametrize("given, used", [(None, "system"), ("mimalloc", "mimalloc")])
+def test_a_command_runs_on_the_system_allocator_unless_the_environment_names_one(given, used):
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if given:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = given
+    probe = subprocess.run([sys.executable, "-c", POOL_PROBE], check=False, capture_output=True, text=True, env=env,
+                           timeout=60)
+    assert probe.stdout.split()[-2:] == [used, "0"], probe.stderr

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from clv.errors import NoDataError
 from clv.ingest import ingest
-from clv.ltv import LIFESPAN_YEARS, WEEKS_PER_YEAR, ltv_table, top_customers, weeks_spanned
+from clv.ltv import LIFESPAN_YEARS, WEEKS_PER_YEAR, ltv_table, rank_of, ranked, top_customers, top_of, weeks_spanned
 
 from helpers import MESSY, ROOT, customer, image, order, visit, write_json
 
@@ -118,3 +119,26 @@ def test_readme_worked_example(store):
     assert round(top.loc["c2", "ltv"], 2) == 1300.00
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "4,333.33" in readme and "1,300.00" in readme
+
+
+def _figures(ltv: list[float]) -> pd.DataFrame:
+    """An unranked table of LTV figures, its ids in no order (as the store's figures come)."""
+    n = len(ltv)
+    ids = [f"c{(i * 7919) % 1000:03d}" for i in range(n)]
+    return pd.DataFrame({"customer_id": pd.Series(ids, dtype="str"), "last_name": pd.Series([None] * n, dtype="str"),
+                         "total_revenue": ltv, "site_visits": [0] * n, "revenue_per_visit": [math.nan] * n,
+                         "visits_per_week": [0.0] * n, "weekly_value": ltv, "ltv": ltv})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_top_and_one_rank_are_those_of_the_whole_ranking(seed):
+    """Found without ranking every customer, the top x (ties at its edge included) and any one customer's rank
+    are exactly those the full ranking gives, values that are not numbers last."""
+    rng = np.random.default_rng(seed)
+    values = rng.choice([0.0, 5.0, 5.0, 7.5, 100.0, math.nan, math.inf], size=60).tolist()
+    table = _figures(values)
+    whole = ranked(table)
+    for x in (1, 2, 5, 17, 59, 60, 61):
+        pd.testing.assert_frame_equal(top_of(table, x), whole.head(x))
+    for row in whole.itertuples():
+        assert rank_of(table, row.customer_id)["rank"] == row.rank

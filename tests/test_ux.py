@@ -200,13 +200,13 @@ def _until(condition, seconds: float = 10.0) -> None:
 def test_a_read_only_command_shows_a_working_clock_in_a_terminal_and_wipes_it(monkeypatch):
     monkeypatch.setattr(progress, "DELAY_SECONDS", 0.0)
     screen = FakeTerminal()
-    real = commands.ltv_table
+    real = commands.ltv_figures
 
     def slow(snapshot):
         _until(lambda: "ranking customers by LTV" in screen.getvalue())  # shown while the work goes on
         return real(snapshot)
 
-    monkeypatch.setattr(commands, "ltv_table", slow)
+    monkeypatch.setattr(commands, "ltv_figures", slow)
     out = Stream()
     from clv.cli import main
     status = main(["--memory", "ltv", "1"], stdin=Stream(), stdout=out, stderr=screen)

@@ -20,7 +20,17 @@ from typing import TextIO
 
 from . import __version__, logsetup
 from . import events as ev
-from .defaults import DATA_DIR, DISPLAY_LIMIT, EXPORT_FORMATS, LOGS_DIR, PROG, RETAIN_HOURS, SCHEDULER_VARIABLE
+from .defaults import (
+    ARROW_POOL,
+    ARROW_POOL_VARIABLE,
+    DATA_DIR,
+    DISPLAY_LIMIT,
+    EXPORT_FORMATS,
+    LOGS_DIR,
+    PROG,
+    RETAIN_HOURS,
+    SCHEDULER_VARIABLE,
+)
 from .errors import ClvError, UsageError
 from .prompt import positive_int, shown
 from .terminal import escape, escaping
@@ -330,6 +340,7 @@ def _import_commands():
         previous = signal.signal(signal.SIGINT, on_interrupt)
     except ValueError:  # not the main thread: no handler of our own
         previous = None
+    os.environ.setdefault(ARROW_POOL_VARIABLE, ARROW_POOL)  # read when pyarrow first allocates
     try:
         from . import commands
     except ImportError as exc:

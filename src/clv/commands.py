@@ -22,7 +22,7 @@ from .errors import ClvError, StoreError, UsageError
 from .export import export as export_files
 from .ingest import ingest as ingest_files
 from .ingest import reprocess as reprocess_held
-from .ltv import distribution, ltv_table
+from .ltv import distribution, ltv_figures, top_of
 from .menu import Prompter, run_menu, yes_no
 from .output import Document, emit, frame_records
 from .overview import overview
@@ -120,9 +120,9 @@ def ingest(ctx: Context, args: argparse.Namespace) -> int:
 
 def ltv(ctx: Context, args: argparse.Namespace) -> int:
     with working(ctx.stderr, "ranking customers by LTV"):
-        ranked = ltv_table(ctx.store.snapshot())
-        top = ranked.head(args.x)
-        spread = distribution(ranked, args.x) if args.format == "table" else None
+        figures = ltv_figures(ctx.store.snapshot())
+        top = top_of(figures, args.x)
+        spread = distribution(figures, args.x) if args.format == "table" else None
     screen = ctx.screen()
 
     def text() -> str:

@@ -41,8 +41,8 @@ def timeframe(snapshot: Snapshot) -> tuple[pd.Timestamp, pd.Timestamp, int] | No
     return totals.first, totals.last, weeks_spanned(totals.first, totals.last)
 
 
-def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
-    """Every customer id in the store with its LTV figures, ranked (ties by customer_id)."""
+def ltv_figures(snapshot: Snapshot) -> pd.DataFrame:
+    """Every customer id in the store with its LTV figures, in no set order (ranking them is the costly part)."""
     span = timeframe(snapshot)
     if span is None:
         raise NoDataError("no data: the store is empty; ingest some events first")
@@ -52,9 +52,44 @@ def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
     table["visits_per_week"] = table["site_visits"] / weeks
     table["weekly_value"] = table["total_revenue"] / weeks
     table["ltv"] = WEEKS_PER_YEAR * table["weekly_value"] * LIFESPAN_YEARS
+    return table
+
+
+def ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """Highest LTV first (a value that is not a number last), ties by customer_id; rank numbers the rows."""
     table = table.sort_values(["ltv", "customer_id"], ascending=[False, True], kind="stable", ignore_index=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table[COLUMNS]
+
+
+def _sortable(values: np.ndarray) -> np.ndarray:
+    """LTV values where not-a-number ranks below everything, as in the ranking."""
+    return np.where(np.isnan(values), -np.inf, values)
+
+
+def ltv_table(snapshot: Snapshot) -> pd.DataFrame:
+    """Every customer id in the store with its LTV figures, ranked (ties by customer_id)."""
+    return ranked(ltv_figures(snapshot))
+
+
+def top_of(table: pd.DataFrame, x: int) -> pd.DataFrame:
+    """The first x rows of the ranking of table, found without ranking all of it."""
+    if x < len(table):
+        values = _sortable(table["ltv"].to_numpy(dtype="float64"))
+        least = np.partition(values, len(values) - x)[len(values) - x]  # the x-th highest: ties with it may rank
+        table = table.loc[values >= least]
+    return ranked(table).head(x)
+
+
+def rank_of(table: pd.DataFrame, customer_id: str) -> pd.Series:
+    """One customer id's row of the ranking of table, its rank included, without ranking all of it."""
+    values = _sortable(table["ltv"].to_numpy(dtype="float64"))
+    ids = table["customer_id"].to_numpy(dtype=object)
+    mine = np.flatnonzero(ids == customer_id)[0]
+    before = (values > values[mine]) | ((values == values[mine]) & (ids < customer_id))
+    row = table.iloc[mine].copy()
+    row["rank"] = int(before.sum()) + 1
+    return row[COLUMNS]
 
 
 HISTOGRAM_BINS = 8
@@ -71,10 +106,11 @@ def distribution(table: pd.DataFrame, x: int) -> dict:
     finite = values[np.isfinite(values)]
     top = max(finite.max(), 1e-9) if finite.size else 1e-9
     counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS, range=(0.0, top))
+    held = np.partition(values, len(values) - x)[len(values) - x:] if 0 < x < len(values) else values
     return {
         "customers": len(values),
         "top": min(x, len(values)),
-        "top_share": float(np.sort(values)[::-1][:x].sum() / total) if 0 < total < np.inf else None,
+        "top_share": float(held.sum() / total) if 0 < total < np.inf else None,
         **{name: float(np.percentile(values, q)) if values.size else None
            for name, q in (("median", 50), ("p90", 90), ("p99", 99))},
         "histogram": [(float(lo), float(hi), int(n)) for lo, hi, n in zip(edges[:-1], edges[1:], counts)],
@@ -85,4 +121,4 @@ def top_customers(snapshot: Snapshot, x: int) -> pd.DataFrame:
     """The x customers with the highest LTV (all of them when x exceeds the count)."""
     if x < 1:
         raise ValueError("x must be a positive whole number")
-    return ltv_table(snapshot).head(x)
+    return top_of(ltv_figures(snapshot), x)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from . import events as ev
 from .errors import ClvError
-from .ltv import ltv_table
+from .ltv import ltv_figures, rank_of
 from .output import frame_records
 from .store import Snapshot
 from .tables import current
@@ -54,7 +54,7 @@ def customer_profile(snapshot: Snapshot, customer_id: str) -> dict:
     customers = views[ev.CUSTOMERS]
     record = customers.loc[customers["key"] == customer_id]
     orders = views[ev.ORDERS].loc[views[ev.ORDERS][ev.CUSTOMER_FIELD] == customer_id]
-    figures = ltv_table(snapshot).set_index("customer_id").loc[customer_id]
+    figures = rank_of(ltv_figures(snapshot), customer_id).drop("customer_id")
     return {
         "customer_id": customer_id,
         "record": record.drop(columns="key").iloc[0].to_dict() if len(record) else None,

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote
 
 import numpy as np
 import orjson
@@ -42,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
 import pyarrow.parquet as pq
+from pyarrow.fs import LocalFileSystem
 
 from . import cluster
 from . import events as ev
@@ -311,9 +313,29 @@ def open_dataset(source: Source) -> pds.Dataset:  # cleared at exit, before the 
 
     path = source.path
     try:
-        return DeltaTable(path, version=source.version).to_pyarrow_dataset(schema=stored_schema())
-    except (DeltaError, OSError, ValueError, pa.ArrowException) as exc:
+        table = DeltaTable(path, version=source.version)
+        protocol = table.protocol()
+        if protocol.min_reader_version > 1 or protocol.reader_features:  # deletion vectors and the like
+            return table.to_pyarrow_dataset(schema=stored_schema())
+        return _plain_dataset(table, path)
+    except (DeltaError, OSError, ValueError, TypeError, KeyError, pa.ArrowException) as exc:
         raise _damaged(path, exc) from None
+
+
+def _plain_dataset(table, path: str) -> pds.Dataset:
+    """A table of plain Parquet files as a dataset: each file with its partition values, and nothing else.
+
+    Delta's own reader also turns every file's statistics into an expression, which costs more than any
+    query here saves by them (the files' own row-group statistics still prune).
+    """
+    files = pa.table(table.get_add_actions(flatten=True))
+    root = Path(path).resolve()
+    paths = [str(root / unquote(p)) for p in files.column("path").to_pylist()]
+    partitions = [(pds.field(PARTITION) == name) & (pds.field(BUCKET) == int(bucket)) for name, bucket in zip(
+        files.column(f"partition.{PARTITION}").to_pylist(), files.column(f"partition.{BUCKET}").to_pylist(),
+        strict=True)]
+    return pds.FileSystemDataset.from_paths(paths, schema=stored_schema(), format=pds.ParquetFileFormat(),
+                                            filesystem=LocalFileSystem(), partitions=partitions)
 
 
 atexit.register(open_dataset.cache_clear)
@@ -661,8 +683,8 @@ class DeltaStore:
             table = old.delta_table if isinstance(old, DeltaSnapshot) else None
             if table is not None:  # an event type registered since the table was made: its columns join it
                 _add_missing_columns(table, schema)
+            figure_rows, span, counted = _figures_after(old, change)  # first: its working memory is gone by the next
             pieces = [piece for t, frame in change.added.items() if len(frame) for piece in _event_pieces(t, frame)]
-            figure_rows, span, counted = _figures_after(old, change)
             pieces += _pieces(FIGURES, figure_rows, "customer_id")
             if change.hold:
                 pieces.append((HELD, 0, _held_table(change.hold, 0 if change.release_held else _next_held(old))))

@@ -193,33 +193,52 @@ def changes(before: dict[str, pd.DataFrame | pa.Table], added: dict[str, pd.Data
     return grouped.append_column("seq", _filled(len(grouped), seq)).select(SCHEMA.names)
 
 
+def _lasts(codes: np.ndarray, where: np.ndarray, n: int) -> pa.Array:
+    """Per code (0..n-1), the position of its last row where `where` holds (null for none)."""
+    positions = np.flatnonzero(where)
+    backwards = codes[positions][::-1]
+    found, first = np.unique(backwards, return_index=True)
+    last = np.full(n, -1, dtype=np.int64)
+    last[found] = positions[len(positions) - 1 - first]
+    return pa.array(last, mask=last < 0)
+
+
 def fold(rows: pa.Table) -> pa.Table:
     """Change rows summed to one row per customer id: the figures they amount to.
 
     An id stays while it has a customer record or a current row naming it; revenue is exactly 0 once it
-    has no current order (a sum of amounts given and taken back need not be). Folding folded rows changes
-    nothing, so the figures of parts with no id in common are their folds put together.
+    has no current order (a sum of amounts given and taken back need not be). The last name is the newest
+    record row's that has one (rows in the order of the versions that wrote them). Folding folded rows
+    changes nothing, so the figures of parts with no id in common are their folds put together. Sums run in
+    row order, so the same rows give the same figures in one pass or bucket by bucket.
     """
     rows = rows.select(SCHEMA.names)
-    sums = rows.group_by("customer_id", use_threads=False).aggregate([*((name, "sum") for name in SUMMED),
-                                                                    ("seq", "max")])
-    records = rows.filter(pc.is_valid(rows["key"]))
-    records = records.take(pc.sort_indices(records, sort_keys=[("seq", "ascending")]))
-    names = records.group_by("customer_id", use_threads=False).aggregate([("key", "last"), ("last_name", "last")])
-    joined = sums.join(names, "customer_id", join_type="left outer", use_threads=False)
-    orders = pc.fill_null(joined["n_orders_sum"], 0)
-    keep = pc.and_(pc.is_valid(joined["customer_id"]), pc.or_(
-        pc.is_valid(joined["key_last"]), pc.greater(pc.fill_null(joined["n_named_sum"], 0), 0)))
+    rows = rows.filter(pc.is_valid(rows["customer_id"]))
+    seq = pc.fill_null(rows["seq"], 0)
+    if len(rows) > 1 and not pc.all(pc.greater_equal(seq[1:], seq[:-1])).as_py():
+        order = pc.sort_indices(seq)
+        rows, seq = rows.take(order), seq.take(order)
+    encoded = rows["customer_id"].combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    n = len(encoded.dictionary)
+
+    def summed(name: str) -> np.ndarray:
+        values = pc.fill_null(rows[name], 0).to_numpy().astype("float64")
+        return np.bincount(codes, weights=values, minlength=n)
+
+    counts = {name: summed(name).astype("int64") for name in COUNTS}
+    record = _lasts(codes, pc.is_valid(rows["key"]).to_numpy(zero_copy_only=False), n)
+    named = _lasts(codes, pc.is_valid(rows["last_name"]).to_numpy(zero_copy_only=False), n)
+    newest = _lasts(codes, np.ones(len(codes), dtype=bool), n)
     folded = pa.table({
-        "customer_id": joined["customer_id"],
-        "key": joined["key_last"],
-        "last_name": joined["last_name_last"],
-        "amount": pc.if_else(pc.greater(orders, 0), pc.fill_null(joined["amount_sum"], 0.0), 0.0),
-        "n_visits": pc.fill_null(joined["n_visits_sum"], 0),
-        "n_orders": orders,
-        "n_named": pc.fill_null(joined["n_named_sum"], 0),
-        "seq": joined["seq_max"],
+        "customer_id": encoded.dictionary,
+        "key": rows["key"].take(record),
+        "last_name": rows["last_name"].take(named),
+        "amount": np.where(counts["n_orders"] > 0, summed("amount"), 0.0),
+        **counts,
+        "seq": seq.take(newest),
     })
+    keep = pc.or_(pc.is_valid(folded["key"]), pc.greater(folded["n_named"], 0))
     return folded.filter(keep).cast(SCHEMA)
 
 
