@@ -1,7 +1,15 @@
 """Fixtures shared by the tests; helpers live in helpers.py."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+
+# The suite starts many Python processes (its xdist workers, the CLI in subprocesses and terminals): each
+# compiles every module again when bytecode caches may not be written. An environment that forbids them
+# (PYTHONDONTWRITEBYTECODE) doubles collection time; the caches go to the git-ignored __pycache__ folders.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 import pytest
 

@@ -172,7 +172,7 @@ def test_change_rows_the_log_does_not_account_for_are_refused(tmp_path):
 
 # --- generated commits ----------------------------------------------------------------------------------------------
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_figures_kept_over_any_commits_are_those_of_the_events(tmp_path_factory, data):
     """A batch cut into commits at any points (updates before, after and long after their NEW, customers moving

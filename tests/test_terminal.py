@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -68,12 +69,18 @@ def test_tab_completes_a_path_at_the_ingest_prompt(tmp_path):
     leave(child)
 
 
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """A file whose ingestion lasts over a second: made once for the tests that need one."""
+    path = tmp_path_factory.mktemp("big") / "big.json"
+    write(generate(150_000, seed=21), path, "json")
+    return path
+
+
 @pytest.mark.slow
-def test_ctrl_c_during_a_large_ingestion_keeps_the_store_and_returns_to_the_menu(tmp_path):
+def test_ctrl_c_during_a_large_ingestion_keeps_the_store_and_returns_to_the_menu(tmp_path, big):
     store = DeltaStore(tmp_path / "data")
     ingest(store, [SAMPLE])
-    big = tmp_path / "big.json"
-    write(generate(400_000, seed=21), big, "json")
     child = spawn(tmp_path)
     child.send("1\r")
     child.expect(PATH_PROMPT)
@@ -107,9 +114,7 @@ def test_a_long_table_goes_through_the_pager(tmp_path):
     leave(child)
 
 
-def test_no_progress_bar_when_output_is_piped(tmp_path):
-    big = tmp_path / "mid.json"
-    write(generate(150_000, seed=22), big, "json")
+def test_no_progress_bar_when_output_is_piped(tmp_path, big):
     result = run(["--data-dir", str(tmp_path / "data"), "--logs-dir", str(tmp_path / "logs"), "ingest", str(big)])
     assert result.returncode == 0 and result.stderr == ""
 

@@ -6,6 +6,8 @@ resolves versions by event_time, field by field (docs/contract.md, "Versions").
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -30,7 +32,12 @@ def columns(table: str) -> list[str]:
 
 def empty(table: str) -> pd.DataFrame:
     kinds = dtypes()
-    return pd.DataFrame({c: pd.Series(dtype=kinds[c]) for c in columns(table)})
+    return _empty(tuple((c, kinds[c]) for c in columns(table))).copy()
+
+
+@lru_cache(maxsize=64)
+def _empty(spec: tuple) -> pd.DataFrame:  # building a frame column by column costs more than copying one
+    return pd.DataFrame({c: pd.Series(dtype=kind) for c, kind in spec})
 
 
 def empty_tables() -> dict[str, pd.DataFrame]:
