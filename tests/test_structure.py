@@ -59,6 +59,13 @@ def test_a_field_must_keep_its_kind_across_types():
     assert "BAD" not in ev.type_names()
 
 
+@pytest.mark.parametrize("table", ["orders", ev.HELD_TABLE, ev.FIGURES_TABLE])
+def test_a_new_type_cannot_take_a_table_of_another_type_or_of_the_store(table):
+    with pytest.raises(ValueError, match=f"table {table} belongs to another type, or to the store"):
+        ev.register(ev.EventType("CLASH", (ev.NEW,), table, (ev.Field("note", ev.TEXT),)))
+    assert "CLASH" not in ev.type_names()
+
+
 def _imports(path: Path) -> set[str]:
     """The clv modules a module imports, at the top or inside functions."""
     found = set()

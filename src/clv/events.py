@@ -74,6 +74,8 @@ class EventType:
 
 
 _REGISTRY: dict[str, EventType] = {}
+# table_name values the store keeps for itself: the held rejected events, and the per-customer figures
+HELD_TABLE, FIGURES_TABLE = "held", "customer_totals"
 
 
 def register(event_type: EventType) -> None:
@@ -83,8 +85,9 @@ def register(event_type: EventType) -> None:
         other = known.get(f.name)
         if other is not None and (other.kind, other.stored_as) != (f.kind, f.stored_as):
             raise ValueError(f"field {f.name} is a {other.kind} stored as {other.stored_as} elsewhere")
-    if any(t.table == event_type.table for t in _REGISTRY.values() if t.name != event_type.name):
-        raise ValueError(f"table {event_type.table} belongs to another type")
+    if any(t.table == event_type.table for t in _REGISTRY.values() if t.name != event_type.name) \
+            or event_type.table in (HELD_TABLE, FIGURES_TABLE):
+        raise ValueError(f"table {event_type.table} belongs to another type, or to the store")
     _REGISTRY[event_type.name] = event_type
 
 
