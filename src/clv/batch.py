@@ -108,7 +108,7 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns
             f"{iso_utc(stored_time)}; this {batch.at[i, 'verb']} has {iso_utc(batch.at[i, 'event_time'])}"
             for i, stored_time in zip(clash, accepted["event_time"].to_numpy()[~same_time], strict=True)
         ])
-    fresh = new.loc[~in_store]
+    fresh = new.loc[~in_store] if in_store.any() else new
     # Only keys that occur more than once need the first-in-file-order rule.
     shared = fresh.loc[fresh["key"].duplicated(keep=False).to_numpy()]
     first_time = shared.groupby("key", sort=False, observed=True)["event_time"].transform("first")
@@ -129,6 +129,8 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns
 def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created: pd.Index,
              columns: tuple[str, ...], outcome: _Outcome) -> pd.Index:
     """Settle UPDATE events of one type; return the accepted ones."""
+    if not len(rows):
+        return rows
     updates = batch.loc[rows, ["key", "event_time"]]
     known = tb.member(updates["key"], stored["key"], batch.loc[created, "key"])
     unknown = rows[~known]
@@ -198,7 +200,8 @@ def settle(tables: dict[str, pd.DataFrame], batch: pd.DataFrame, first_seq: int)
         accepted_new[table] = created
         accepted = created.union(updated)
         if len(accepted):
-            added[table] = tb.conform(batch.loc[accepted].assign(seq=seq.loc[accepted]), table)
+            kept = [c for c in tb.columns(table) if c != "seq"]  # only this table's columns are taken
+            added[table] = tb.conform(batch.loc[accepted, kept].assign(seq=seq.loc[accepted]), table)
     status[pd.isna(status) | pd.notna(reason)] = REJECTED
     batch["status"] = status
     batch["reason"] = _strings(reason, batch.index)

@@ -87,11 +87,11 @@ class ColumnarEntries(Sequence):
         self.parts = parts
         self.offsets = offsets
         self.routed = routed
-        self.merged = False  # whether validation has put the routed events' values into the parts
 
-    def keep_parts(self, parts: dict[str, list], offsets: list[int]) -> None:
-        """Replace the parts by validation's copies that hold the routed events' values too."""
-        self.parts, self.offsets, self.merged = parts, offsets, True
+    def release_parts(self) -> None:
+        """Validation has taken the columns: they go (what it did not turn into other values is freed), and
+        the entries are read from the text from now on, as any sequence of entries would be."""
+        self.parts = None
 
     def __len__(self) -> int:
         return len(self._starts)

@@ -236,23 +236,23 @@ def native_columns(entries: ColumnarEntries, on_chunk: Callable[[int], None] | N
     (a piece holding an odd one gets object columns) and put in their rows.
     The rows come in up to `groups` runs of whole pieces, each as
     (first row, is_object, columns), a column of Arrow strings in one chunk.
-    The entries keep these runs in place of their pieces (no second copy).
+    The entries give up their columns: only the runs hold them now.
     """
     names = ev.read_fields()
     n = len(entries)
     is_object = np.ones(n, dtype=bool)
     is_object[[i for i, entry in entries.routed.items() if type(entry) is not dict]] = False
     parts = {name: list(entries.parts[name]) for name in names}
+    entries.release_parts()
     bounds = [*entries.offsets, n]
-    if not entries.merged:
-        events = sorted(i for i, entry in entries.routed.items() if type(entry) is dict)
-        for k, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-            rows = events[bisect.bisect_left(events, lo):bisect.bisect_left(events, hi)]
-            if rows:
-                values = _chunk_parts([entries.routed[i] for i in rows], names)
-                local = np.array(rows, dtype=np.int64) - lo
-                for name in names:
-                    parts[name][k] = _scatter(parts[name][k], local, values[name])
+    events = sorted(i for i, entry in entries.routed.items() if type(entry) is dict)
+    for k, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        rows = events[bisect.bisect_left(events, lo):bisect.bisect_left(events, hi)]
+        if rows:
+            values = _chunk_parts([entries.routed[i] for i in rows], names)
+            local = np.array(rows, dtype=np.int64) - lo
+            for name in names:
+                parts[name][k] = _scatter(parts[name][k], local, values[name])
     if on_chunk:
         for start in range(0, n, CHUNK):
             on_chunk(min(CHUNK, n - start))
@@ -260,7 +260,6 @@ def native_columns(entries: ColumnarEntries, on_chunk: Callable[[int], None] | N
                    len(entries.offsets)})
     runs = {name: [_joined(parts[name][a:b]) for a, b in itertools.pairwise(cuts)] for name in names}
     del parts
-    entries.keep_parts(runs, [bounds[a] for a in cuts[:-1]])
     return [(bounds[a], is_object[bounds[a]:bounds[b]], {name: _assemble(name, [runs[name][g]]) for name in names})
             for g, (a, b) in enumerate(itertools.pairwise(cuts))]
 
@@ -281,7 +280,7 @@ def validate(entries: Sequence, on_chunk: Callable[[int], None] | None = None) -
     natively (its columns are used as they are). on_chunk, if given, hears how
     many events each step of the conversion covered (for a progress bar).
     """
-    if not isinstance(entries, ColumnarEntries):
+    if not isinstance(entries, ColumnarEntries) or entries.parts is None:  # (a second reading: from the text)
         is_object, raw = to_columns(entries, on_chunk)
         return _check(is_object, raw, entries.__getitem__)
     groups = native_columns(entries, on_chunk, workers() if len(entries) >= PARALLEL_ROWS else 1)
