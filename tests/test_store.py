@@ -3,6 +3,7 @@
 Kills, --wait and the versions themselves are in test_versions.py."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -195,3 +196,15 @@ def test_the_store_reads_exactly_the_rows_delta_lake_reads(tmp_path):
     order = [("table_name", "ascending"), ("seq", "ascending"), ("customer_id", "ascending")]
     assert mine.to_table().sort_by(order).equals(theirs.to_table().sort_by(order))
     assert len(mine.files) == len(theirs.files)
+
+
+def test_a_version_is_read_with_its_own_figures_while_newer_commits_arrive(tmp_path):
+    """A reader that opened version 0 while another process committed version 1 takes version 0's figures (its
+    row counts, span and count of change rows), never the newer commit's: they would not match its files."""
+    store = DeltaStore(tmp_path / "data")
+    ingest(store, [SAMPLE])
+    first = dict(store.snapshot().delta_table.history()[0])
+    ingest(store, [MESSY])
+    meta = store._meta(DeltaTable(str(store.path), version=0))
+    assert meta["next_seq"] == json.loads(first["clv"])["next_seq"]
+    assert meta["figure_rows"] == json.loads(first["clv"])["figure_rows"] != store.snapshot().figure_rows

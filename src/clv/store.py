@@ -600,13 +600,20 @@ class DeltaStore:
     def _meta(self, table) -> dict:
         """This tool's figures of the latest version: those of the newest commit that recorded them.
 
-        After a commit of another tool, the change rows and the span no longer hold for every event.
+        After a commit of another tool, the change rows and the span no longer hold for every event. The log
+        may already hold commits newer than the version read (another process committing meanwhile): those
+        are not this version's.
         """
-        for entries in (table.history(limit=50), table.history()):
-            for n, entry in enumerate(entries):
-                if METADATA in entry:
-                    meta = figures(entry[METADATA], str(self.path), entry.get("version"))
-                    return meta if n == 0 else {k: v for k, v in meta.items() if k not in OWN_FIGURES}
+        version = table.version()
+        for older in range(version, -1, -1):  # the log's own entries: the history numbers them from the newest
+            info = _commit_info(self.path / LOG / f"{older:020d}.json", str(self.path))
+            if info is None:  # cleaned up behind a checkpoint: what is left is read from the history
+                break
+            if METADATA in info:
+                return _own(figures(info[METADATA], str(self.path), older), older == version)
+        for entry in table.history():
+            if METADATA in entry:
+                return _own(figures(entry[METADATA], str(self.path), entry.get("version")), False)
         return {}
 
     @contextmanager
@@ -720,6 +727,29 @@ class DeltaStore:
 
 
 LARGEST_SEQ = 2**62  # arrival numbers stay well inside int64
+
+
+def _commit_info(path: Path, store_path: str) -> dict | None:
+    """The commitInfo of one log entry ({} when it has none); None when the entry is not there."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _damaged(store_path, exc) from None
+    for line in lines:
+        try:
+            action = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise _damaged(store_path, f"{path.name} holds a line that is not JSON") from None
+        if isinstance(action, dict) and isinstance(action.get("commitInfo"), dict):
+            return action["commitInfo"]
+    return {}
+
+
+def _own(meta: dict, newest: bool) -> dict:
+    """A commit's figures for a later version: without those that hold only for the commit's own."""
+    return meta if newest else {k: v for k, v in meta.items() if k not in OWN_FIGURES}
 
 
 def figures(text: object, path: str, version: object) -> dict:
