@@ -123,7 +123,7 @@ def _without_figures(data: Path) -> None:
             continue
         if "commitInfo" in action:
             meta = json.loads(action["commitInfo"]["clv"])
-            for name in ("totals", "span", "figure_rows"):
+            for name in ("span", "figure_rows"):
                 meta.pop(name)
             action["commitInfo"]["clv"] = json.dumps(meta)
         kept_lines.append(json.dumps(action))

@@ -106,11 +106,11 @@ def distribution(table: pd.DataFrame, x: int) -> dict:
     finite = values[np.isfinite(values)]
     top = max(finite.max(), 1e-9) if finite.size else 1e-9
     counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS, range=(0.0, top))
-    held = np.partition(values, len(values) - x)[len(values) - x:] if 0 < x < len(values) else values
+    highest = np.partition(values, len(values) - x)[len(values) - x:] if 0 < x < len(values) else values
     return {
         "customers": len(values),
         "top": min(x, len(values)),
-        "top_share": float(held.sum() / total) if 0 < total < np.inf else None,
+        "top_share": float(highest.sum() / total) if 0 < total < np.inf else None,
         **{name: float(np.percentile(values, q)) if values.size else None
            for name, q in (("median", 50), ("p90", 90), ("p99", 99))},
         "histogram": [(float(lo), float(hi), int(n)) for lo, hi, n in zip(edges[:-1], edges[1:], counts)],

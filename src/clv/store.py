@@ -74,7 +74,7 @@ FIGURES = ev.FIGURES_TABLE  # the table_name of the per-customer change rows (to
 RECORD = "record"
 FORMAT = 2  # format 1 was one Parquet file per table under a CURRENT manifest (see legacy.py)
 METADATA = "clv"  # the commit metadata key holding this tool's figures of a version
-OWN_FIGURES = ("totals", "span", "figure_rows")  # figures that hold only while no other tool has committed since
+OWN_FIGURES = ("span", "figure_rows")  # figures that hold only while no other tool has committed since
 COMPRESSION = "zstd"
 WAIT_STEP = 0.1  # seconds between two tries for the write lock
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -405,10 +405,10 @@ def stored_frame(source: Source, rows: pa.Table | list[pa.Table], table: str,
         raise _unreadable(source, exc) from None
 
 
-def bucket_totals(source: Source, bucket: int) -> tt.Totals:
-    """The figures of the events of one bucket, from those events (a store with no change rows)."""
-    return tt.totals_of({table: scan(source, table, columns, pds.field(BUCKET) == bucket)
-                         for table, columns in tt.columns_read().items()})
+def bucket_totals(source: Source, bucket: int | None) -> tt.Totals:
+    """The figures of the events of one bucket (or of all), from those events (a store with no change rows)."""
+    where = None if bucket is None else pds.field(BUCKET) == bucket
+    return tt.totals_of({table: scan(source, table, columns, where) for table, columns in tt.columns_read().items()})
 
 
 def bucket_figures(source: Source, bucket: int | None) -> tuple[pa.Table, int]:
@@ -429,13 +429,13 @@ class DeltaSnapshot(Snapshot):
         self.delta_table = table
         super().__init__(version=version, next_seq=meta.get("next_seq", 0), last_ingest=meta.get("last_ingest"))
         self._rows = meta.get("rows") if isinstance(meta.get("rows"), dict) else {}
-        self.summarised = meta.get("totals") is True and "figure_rows" in meta  # the change rows hold every figure
+        self.figure_rows = meta.get("figure_rows")  # None: the version has no change rows to trust
+        self.summarised = self.figure_rows is not None
         self.span = meta.get("span")
         self._store = store
         self._path = str(store.path)
         self._source = source_of(self._path, version)
         self._dataset = open_dataset(self._source)
-        self.figure_rows = meta.get("figure_rows")
         self._check_files()
 
     def _check_files(self) -> None:
@@ -524,8 +524,7 @@ class DeltaSnapshot(Snapshot):
                                            f"commit recorded {self.figure_rows}")
             self._totals = tt.combine([tt.Totals(part, self.span) for part, _ in parts])
         elif self.size() <= SMALL_STORE:
-            self._totals = tt.totals_of({table: self.scan(table, columns)
-                                         for table, columns in tt.columns_read().items()})
+            self._totals = bucket_totals(self._source, None)
         else:
             calls = [(self._source, b) for b in range(BUCKETS)]
             self._totals = tt.combine(cluster.run(bucket_totals, calls, scheduler))
@@ -709,7 +708,7 @@ class DeltaStore:
                 rows[t] = rows.get(t, 0) + int(tb.creating_rows(frame).sum())
             meta = {"format": FORMAT, "command": change.command, "sources": change.sources, "counts": change.counts,
                     "next_seq": _next_seq(change, old), "last_ingest": change.last_ingest or old.last_ingest,
-                    "rows": rows, "totals": True, "span": span, "figure_rows": counted}
+                    "rows": rows, "span": span, "figure_rows": counted}
             properties = _properties(CommitProperties, change.command, meta)
             if table is None:  # the table and its first version are one commit: no empty store is left behind
                 create_table_with_add_actions(str(self.path), DeltaSchema.from_arrow(schema), actions,
@@ -781,8 +780,6 @@ def figures(text: object, path: str, version: object) -> dict:
     counted = meta.get("figure_rows")
     if counted is not None and not (type(counted) is int and counted >= 0):
         raise damaged("have a count of per-customer rows that is not a whole number")
-    if meta.get("totals") not in (None, True):
-        raise damaged("say neither that the change rows hold every figure nor nothing")
     return meta
 
 

@@ -21,7 +21,7 @@ from .store import BUCKET, LOG, METADATA, OWN_FIGURES, PARTITION, DeltaStore, St
 OWN_FILE = re.compile(r"part-[0-9a-f]{32}\.zstd\.parquet")  # the names store.py gives its files
 COUNTS = ["read", "ingested", "updated", "duplicates", "rejected"]
 COLUMNS = ["version", "time", "command", "sources", *COUNTS]
-CARRIED = ["next_seq", "last_ingest", "rows", "totals", "span", "figure_rows"]  # what a version keeps when made again
+CARRIED = ["next_seq", "last_ingest", "rows", "span", "figure_rows"]  # what a version keeps when made again
 
 
 def _delta(store: Store) -> DeltaStore:
