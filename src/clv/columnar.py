@@ -595,51 +595,62 @@ def _nulls(schema: pa.Schema, rows: int) -> pa.Table:
 
 def _read_rows(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray, routed: np.ndarray,
                schema: pa.Schema) -> pa.Table:
-    """A row per entry, routed entries blanked to {} (null rows) meanwhile; the piece is put back after.
+    """A row per entry, routed entries blanked to {} (null rows) meanwhile; the piece is put back after."""
+    if not len(starts):
+        return _nulls(schema, 0)
+    b0, b1 = int(starts[0]), int(ends[-1])
+    backup = buffer[b0:b1].copy()
+    try:
+        _blank(buffer, starts[routed], ends[routed])
+        tables = _RowReader(buffer, starts, ends, routed, schema).run(0, len(starts))
+    finally:
+        buffer[b0:b1] = backup
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+@dataclass
+class _RowReader:
+    """Runs of a piece's entries through pyarrow, routing the ones it refuses.
 
     An entry pyarrow refuses is routed (pyarrow names its row) and the rest is
     read again. When pyarrow names none, the run is halved, down to
     SMALLEST_SPLIT entries that are routed. After MOST_REFUSALS refusals the
     rest of the piece is routed whole: orjson reads a mostly bad piece faster
-    than pyarrow can be asked again and again.
+    than pyarrow can be asked again and again. (A class, not nested functions:
+    a recursive closure is a reference cycle, which would keep the whole
+    file's buffer alive while the cyclic GC is paused.)
     """
-    if not len(starts):
-        return _nulls(schema, 0)
-    b0, b1 = int(starts[0]), int(ends[-1])
-    backup = buffer[b0:b1].copy()
-    refusals = 0
 
-    def route(a: int, b: int) -> list[pa.Table]:  # entries a..b are never read again: no need to blank them
-        routed[a:b] = True
-        return [_nulls(schema, b - a)]
+    buffer: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    routed: np.ndarray
+    schema: pa.Schema
+    refusals: int = 0
 
-    def run(a: int, b: int) -> list[pa.Table]:
-        nonlocal refusals
+    def route(self, a: int, b: int) -> list[pa.Table]:  # entries a..b are never read again: no need to blank them
+        self.routed[a:b] = True
+        return [_nulls(self.schema, b - a)]
+
+    def run(self, a: int, b: int) -> list[pa.Table]:
         tables = []
         while a < b:
-            if refusals >= MOST_REFUSALS or routed[a:b].all():
-                return tables + route(a, b)
-            table, refused = _read_range(buffer, starts[a:b], ends[a:b], routed[a:b], schema)
+            if self.refusals >= MOST_REFUSALS or self.routed[a:b].all():
+                return tables + self.route(a, b)
+            table, refused = _read_range(self.buffer, self.starts[a:b], self.ends[a:b], self.routed[a:b], self.schema)
             if table is not None:
                 return [*tables, table]
             if refused is not None:
-                refusals += 1
-                tables += run(a, a + refused) + route(a + refused, a + refused + 1)
+                self.refusals += 1
+                tables += self.run(a, a + refused) + self.route(a + refused, a + refused + 1)
                 a += refused + 1
             elif b - a <= SMALLEST_SPLIT:
-                return tables + route(a, b)
+                return tables + self.route(a, b)
             else:
                 middle = (a + b) // 2
-                tables += run(a, middle)
+                tables += self.run(a, middle)
                 a = middle
         return tables
-
-    try:
-        _blank(buffer, starts[routed], ends[routed])
-        tables = run(0, len(starts))
-    finally:
-        buffer[b0:b1] = backup
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 def _blank(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
