@@ -235,8 +235,9 @@ def native_columns(entries: ColumnarEntries, on_chunk: Callable[[int], None] | N
     The events it left to orjson are converted as to_columns converts them
     (a piece holding an odd one gets object columns) and put in their rows.
     The rows come in up to `groups` runs of whole pieces, each as
-    (first row, is_object, columns), a column of Arrow strings in one chunk.
-    The entries give up their columns: only the runs hold them now.
+    (first row, is_object, columns), a column of Arrow strings chunked as the
+    pieces are (no copy). The entries give up their columns: only the runs
+    hold them now.
     """
     names = ev.read_fields()
     n = len(entries)
@@ -258,19 +259,8 @@ def native_columns(entries: ColumnarEntries, on_chunk: Callable[[int], None] | N
             on_chunk(min(CHUNK, n - start))
     cuts = sorted({0, *(bisect.bisect_left(entries.offsets, n * g / groups) for g in range(1, groups)),
                    len(entries.offsets)})
-    runs = {name: [_joined(parts[name][a:b]) for a, b in itertools.pairwise(cuts)] for name in names}
-    del parts
-    return [(bounds[a], is_object[bounds[a]:bounds[b]], {name: _assemble(name, [runs[name][g]]) for name in names})
-            for g, (a, b) in enumerate(itertools.pairwise(cuts))]
-
-
-def _joined(parts: list) -> pa.Array | np.ndarray:
-    """Parts as one: Arrow when all are, objects otherwise (as _assemble would make them)."""
-    if len(parts) == 1:
-        return parts[0]
-    if all(isinstance(part, pa.Array) for part in parts):
-        return pa.concat_arrays(parts)
-    return np.concatenate([part if isinstance(part, np.ndarray) else _objects(part.to_pylist()) for part in parts])
+    return [(bounds[a], is_object[bounds[a]:bounds[b]], {name: _assemble(name, parts[name][a:b]) for name in names})
+            for a, b in itertools.pairwise(cuts)]
 
 
 def validate(entries: Sequence, on_chunk: Callable[[int], None] | None = None) -> pd.DataFrame:
