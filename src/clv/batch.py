@@ -22,6 +22,7 @@ from .timefmt import iso_utc
 from .validation import validate
 
 INGESTED, UPDATED, DUPLICATE, REJECTED = "ingested", "updated", "duplicate", "rejected"
+STATUSES = (REJECTED, INGESTED, UPDATED, DUPLICATE)  # kept as codes while settling: 0, rejected, until accepted
 
 
 @dataclass
@@ -45,13 +46,17 @@ def _joined(stored: pd.DataFrame, added: pd.DataFrame | None) -> pd.DataFrame:
 
 @dataclass
 class _Outcome:
-    """Status, reason and message per event of the batch, filled rule by rule."""
+    """Status (a code of STATUSES), reason and message per event of the batch, filled rule by rule."""
 
     status: np.ndarray
     reason: np.ndarray
     message: np.ndarray
 
+    def mark(self, rows: pd.Index | np.ndarray, status: str) -> None:
+        self.status[rows] = STATUSES.index(status)
+
     def reject(self, rows: pd.Index, code: str, messages: list[str]) -> None:
+        self.mark(rows, REJECTED)
         self.reason[rows] = code
         self.message[rows] = messages
 
@@ -76,7 +81,7 @@ def _repeats(batch: pd.DataFrame, rows: pd.Index, accepted: pd.DataFrame, column
         return
     differ = _differing(batch, rows, accepted, columns)
     changed = np.array([bool(d) for d in differ])
-    outcome.status[rows[~changed]] = DUPLICATE
+    outcome.mark(rows[~changed], DUPLICATE)
     clash = rows[changed]
     outcome.reject(clash, "conflict", [
         f"{batch.at[i, 'type']} {batch.at[i, 'verb']} key {batch.at[i, 'key']!r} at {iso_utc(batch.at[i, 'event_time'])} "
@@ -85,10 +90,17 @@ def _repeats(batch: pd.DataFrame, rows: pd.Index, accepted: pd.DataFrame, column
     ])
 
 
-def _first_of_each(frame: pd.DataFrame, by: list[str], rows: pd.Index) -> pd.DataFrame:
-    """For each of rows, the first row of frame (in batch order) sharing its values of `by`, aligned to rows."""
-    first = frame.loc[~frame.duplicated(by)].set_index(by)
-    return first.reindex(pd.MultiIndex.from_frame(frame.loc[rows, by]) if len(by) > 1 else frame.loc[rows, by[0]])
+def _first_of_each(batch: pd.DataFrame, shared: pd.DataFrame, by: list[str], rows: pd.Index,
+                   columns: tuple[str, ...]) -> pd.DataFrame:
+    """For each of rows, the content of the first row of shared (in batch order) with its values of `by`.
+
+    Only the content columns of those first rows are taken from the batch, aligned to rows.
+    """
+    if not len(rows):
+        return batch.loc[rows, list(columns)]
+    first = pd.Series(shared.index, index=shared.index).groupby(
+        [shared[c] for c in by], sort=False, observed=True).transform("first")
+    return batch.loc[first.loc[rows].to_numpy(), list(columns)].reset_index(drop=True)
 
 
 def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns: tuple[str, ...],
@@ -115,7 +127,7 @@ def _creating(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, columns
     later = (shared["event_time"] != first_time).to_numpy()
     repeat = shared.duplicated(["key", "event_time"]).to_numpy()
     again = shared.index[~later & repeat]
-    _repeats(batch, again, _first_of_each(batch.loc[shared.index], ["key"], again), columns, outcome)
+    _repeats(batch, again, _first_of_each(batch, shared, ["key"], again, columns), columns, outcome)
     clash = shared.index[later]
     outcome.reject(clash, "duplicate_key", [
         f"{batch.at[i, 'type']} key {batch.at[i, 'key']!r} was already created earlier in this batch with "
@@ -147,7 +159,7 @@ def _updates(batch: pd.DataFrame, rows: pd.Index, stored: pd.DataFrame, created:
     fresh = updates.loc[~seen]
     again = fresh.index[fresh.duplicated(identity).to_numpy()]
     twice = fresh.index[fresh.duplicated(identity, keep=False).to_numpy()]
-    _repeats(batch, again, _first_of_each(batch.loc[twice], identity, again), columns, outcome)
+    _repeats(batch, again, _first_of_each(batch, fresh.loc[twice], identity, again, columns), columns, outcome)
     return fresh.index.difference(again)
 
 
@@ -179,31 +191,30 @@ def settle(tables: dict[str, pd.DataFrame], batch: pd.DataFrame, first_seq: int)
     Arrival order is first_seq + position in the batch; it breaks event_time ties.
     """
     n = len(batch)
+    valid = batch["reason"].isna().to_numpy()
     reason = batch["reason"].to_numpy(dtype=object, na_value=None)
     message = batch["message"].to_numpy(dtype=object, na_value=None)
-    status = np.where(pd.isna(reason), None, REJECTED).astype(object)
-    outcome = _Outcome(status, reason, message)
-    valid = pd.isna(reason)
-    seq = pd.Series(np.arange(first_seq, first_seq + n, dtype="int64"), index=batch.index)
+    outcome = _Outcome(np.zeros(n, dtype=np.int8), reason, message)
+    update = (batch["verb"] == ev.UPDATE).to_numpy()  # a valid event's other verbs are its type's creating ones
+    seq = np.arange(first_seq, first_seq + n, dtype="int64")
     accepted_new: dict[str, pd.Index] = {}
     added = {}
     for event_type in ev.types():
         table = event_type.table
         stored = tables[table]
         of_type = valid & (batch["type"] == event_type.name).to_numpy()
-        creating = batch.index[of_type & batch["verb"].isin(event_type.creating_verbs).to_numpy()]
-        created = _creating(batch, creating, stored, event_type.columns, outcome)
-        status[created] = INGESTED
-        updating = batch.index[of_type & (batch["verb"] == ev.UPDATE).to_numpy()]
-        updated = _updates(batch, updating, stored, created, event_type.columns, outcome)
-        status[updated] = UPDATED
+        created = _creating(batch, batch.index[of_type & ~update], stored, event_type.columns, outcome)
+        outcome.mark(created, INGESTED)
+        updated = _updates(batch, batch.index[of_type & update], stored, created, event_type.columns, outcome)
+        outcome.mark(updated, UPDATED)
         accepted_new[table] = created
         accepted = created.union(updated)
         if len(accepted):
             kept = [c for c in tb.columns(table) if c != "seq"]  # only this table's columns are taken
-            added[table] = tb.conform(batch.loc[accepted, kept].assign(seq=seq.loc[accepted]), table)
-    status[pd.isna(status) | pd.notna(reason)] = REJECTED
-    batch["status"] = status
+            rows = batch.index.get_indexer(accepted)
+            added[table] = tb.conform(batch[kept].take(rows).assign(seq=seq[rows]), table)
+    status = pa.DictionaryArray.from_arrays(outcome.status, pa.array(STATUSES, pa.large_string()))
+    batch["status"] = pd.Series(status.cast(pa.large_string()), index=batch.index, dtype="str")
     batch["reason"] = _strings(reason, batch.index)
     batch["message"] = _strings(message, batch.index)
     customers = _joined(tables[ev.CUSTOMERS], added.get(ev.CUSTOMERS))

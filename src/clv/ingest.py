@@ -104,8 +104,9 @@ def _held(applied: bt.Applied, entries: list, positions: list[int], source: str)
 
 
 def _log_duplicates(applied: bt.Applied, source: str, positions: list[int]) -> None:
-    duplicates = applied.events.loc[applied.events["status"] == bt.DUPLICATE]
-    for i, row in duplicates.head(DUPLICATES_LOGGED).iterrows():
+    duplicates = applied.events.index[(applied.events["status"] == bt.DUPLICATE).to_numpy()]
+    shown = applied.events.loc[duplicates[:DUPLICATES_LOGGED], ["type", "verb", "key", "event_time"]]
+    for i, row in shown.iterrows():
         log.info("duplicate skipped: %s %s key=%r event_time=%s (%s, position %d)",
                  row["type"], row["verb"], row["key"], iso_utc(row["event_time"]), source, positions[i])
     if len(duplicates) > DUPLICATES_LOGGED:
