@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote
@@ -76,6 +76,7 @@ FORMAT = 2  # format 1 was one Parquet file per table under a CURRENT manifest (
 METADATA = "clv"  # the commit metadata key holding this tool's figures of a version
 OWN_FIGURES = ("span", "figure_rows")  # figures that hold only while no other tool has committed since
 COMPRESSION = "zstd"
+WRITERS = 4  # threads that write a commit's files
 WAIT_STEP = 0.1  # seconds between two tries for the write lock
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EMPTY = -1  # the version of a store nothing was ever committed to
@@ -689,15 +690,20 @@ class DeltaStore:
             table = old.delta_table if isinstance(old, DeltaSnapshot) else None
             if table is not None:  # an event type registered since the table was made: its columns join it
                 _add_missing_columns(table, schema)
-            figure_rows, span, counted = _figures_after(old, change)  # first: its working memory is gone by the next
-            pieces = [piece for t, frame in change.added.items() if len(frame) for piece in _event_pieces(t, frame)]
-            pieces += _pieces(FIGURES, figure_rows, "customer_id")
-            if change.hold:
-                pieces.append((HELD, 0, _held_table(change.hold, 0 if change.release_held else _next_held(old))))
             if table is None:  # marks the files that follow as a first commit's, should it not finish
                 self.path.mkdir(parents=True, exist_ok=True)
                 (self.path / FIRST_COMMIT).touch()
-            actions = _write_files(self.path, pieces, schema, written)
+            write = _writer(self.path, schema, written)
+            with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # the figures are summed while events are written
+                figured = pool.submit(_figures_after, old, change)
+                writes = [pool.submit(write, piece) for t, frame in change.added.items() if len(frame)
+                          for piece in _event_pieces(t, frame)]
+                if change.hold:
+                    held = _held_table(change.hold, 0 if change.release_held else _next_held(old))
+                    writes.append(pool.submit(write, (HELD, 0, partial(pa.Table.slice, held))))
+                figure_rows, span, counted = figured.result()
+                writes += [pool.submit(write, piece) for piece in _pieces(FIGURES, figure_rows, "customer_id")]
+                actions = [done.result() for done in writes]
             if isinstance(old, DeltaSnapshot):
                 stamp = int(time.time() * 1000)
                 replaced = [*(old.files_of(HELD) if change.release_held else []),
@@ -717,9 +723,11 @@ class DeltaStore:
                 table.create_write_transaction(actions, mode="append", schema=schema, partition_by=[PARTITION, BUCKET],
                                                commit_properties=properties)
             (self.path / FIRST_COMMIT).unlink(missing_ok=True)
-        except (OSError, pa.ArrowException, DeltaError) as exc:
+        except BaseException as exc:
             for path in written:  # the files of a commit that did not happen
                 path.unlink(missing_ok=True)
+            if not isinstance(exc, (OSError, pa.ArrowException, DeltaError)):
+                raise
             raise StoreError(f"cannot save the store in {printable(str(self.data_dir))}: "
                              f"{_first_line(getattr(exc, 'strerror', None) or exc)}; it is as it was") from None
         self._snapshot = None
@@ -829,31 +837,40 @@ def _figures_after(old: Snapshot, change: Change) -> tuple[pa.Table, list[int] |
     return rows, tt.span_of(change.added, span), held + len(rows)
 
 
-def _event_pieces(table: str, frame: pd.DataFrame) -> Iterator[tuple[str, int, pa.Table]]:
+Piece = tuple[str, int, Callable[[], pa.Table]]  # a table_name, a bucket, and how to get its rows when written
+
+
+def _event_pieces(table: str, frame: pd.DataFrame) -> Iterator[Piece]:
     """The new rows of one table, bucket by bucket."""
     return _pieces(table, pa.Table.from_pandas(tb.conform(frame, table), preserve_index=False), "key")
 
 
-def _pieces(name: str, arrow: pa.Table, by: str) -> Iterator[tuple[str, int, pa.Table]]:
-    """Rows of one partition, bucket by bucket of one of their columns."""
+def _pieces(name: str, arrow: pa.Table, by: str) -> Iterator[Piece]:
+    """Rows of one partition, bucket by bucket of one of their columns.
+
+    A bucket's rows are taken only when its file is written, so the rows are
+    never all copied at once.
+    """
     if not len(arrow):
         return
     buckets = bucket_of(arrow.column(by))
     order = np.argsort(buckets, kind="stable")
-    arrow, buckets = arrow.take(pa.array(order)), buckets[order]
+    buckets = buckets[order]
     edges = np.flatnonzero(np.diff(buckets)) + 1
     for start, stop in zip(np.r_[0, edges], np.r_[edges, len(buckets)], strict=True):
-        yield name, int(buckets[start]), arrow.slice(start, stop - start)
+        yield name, int(buckets[start]), partial(arrow.take, pa.array(order[start:stop]))
 
 
-def _write_files(root: Path, pieces: list[tuple[str, int, pa.Table]], schema: pa.Schema, written: list[Path]) -> list:
-    """One Parquet file per piece, written side by side (Arrow encodes without the GIL)."""
+def _writer(root: Path, schema: pa.Schema, written: list[Path]) -> Callable[[Piece], object]:
+    """How one piece becomes one Parquet file and its Delta add action; pieces are written side by side (Arrow
+    encodes without the GIL), and each file is listed in written before it is started."""
     from deltalake.transaction import AddAction
 
     columns = [f for f in schema if f.name not in (PARTITION, BUCKET)]
 
-    def write(piece: tuple[str, int, pa.Table]) -> AddAction:
-        table_name, bucket, rows = piece
+    def write(piece: Piece) -> AddAction:
+        table_name, bucket, taken = piece
+        rows = taken()
         own = [f for f in columns if f.name in rows.column_names]  # a column a file lacks is null, as Delta reads it
         data = pa.table([rows.column(f.name).cast(f.type) for f in own], schema=pa.schema(own))
         relative = f"{PARTITION}={table_name}/{BUCKET}={bucket}/part-{uuid.uuid4().hex}.{COMPRESSION}.parquet"
@@ -864,10 +881,7 @@ def _write_files(root: Path, pieces: list[tuple[str, int, pa.Table]], schema: pa
         return AddAction(relative, path.stat().st_size, {PARTITION: table_name, BUCKET: str(bucket)},
                          int(time.time() * 1000), True, _stats(data, [f.name for f in columns]))
 
-    if not pieces:
-        return []
-    with ThreadPoolExecutor(max_workers=min(4, len(pieces))) as pool:
-        return list(pool.map(write, pieces))
+    return write
 
 
 STATS_PREFIX = 64  # characters of a string kept in a file's statistics
