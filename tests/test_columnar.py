@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import weakref
 
 import numpy as np
 import orjson
@@ -218,6 +219,20 @@ def test_many_pieces_in_parallel_and_refused_runs_halved(monkeypatch):
     for data in (b"\n".join(lines), b"\n\n".join(lines)):
         assert natively_read(data)
         same(data)
+
+
+def test_the_file_buffer_goes_with_its_entries_while_the_cyclic_gc_is_paused(monkeypatch):
+    """Ingestion pauses the cyclic GC: nothing the reader leaves behind may hold the file's bytes in a cycle."""
+    monkeypatch.setattr(columnar, "PIECE_BYTES", 4096)
+    lines = [orjson.dumps(e) for e in generate(500, seed=8)]
+    lines[50:50] = [b'{"type":"CUSTOMER","key":"a","key":"b"}', b"{oops"]  # refused runs: the row reader recurses
+    with reader.gc_paused():
+        parsed = reader.parse_bytes(b"\n".join(lines), "f")
+        assert isinstance(parsed.entries, columnar.ColumnarEntries)
+        buffer = weakref.ref(parsed.entries._buffer)
+        validation.validate(parsed.entries)
+        del parsed
+        assert buffer() is None
 
 
 def test_rejected_events_are_parsed_again_only_when_asked_for():
