@@ -231,7 +231,7 @@ def stored_schema() -> pa.Schema:
 
 MULTIPLIER = np.uint64(0x100000001B3)  # FNV's 64-bit prime
 MIXER = np.uint64(0xBF58476D1CE4E5B9)
-LANES = np.arange(8)
+LOW_BYTES = np.array([(1 << 8 * k) - 1 for k in range(9)], dtype=np.uint64)  # masks keeping the first k bytes
 
 
 def bucket_of(keys: pd.Series | pa.Array) -> np.ndarray:
@@ -249,6 +249,7 @@ def bucket_of(keys: pd.Series | pa.Array) -> np.ndarray:
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + n + 1]
     raw = np.frombuffer(array.buffers()[2], dtype=np.uint8) if array.buffers()[2] else np.zeros(0, np.uint8)
     data = np.concatenate([raw[offsets[0]:offsets[-1]], np.zeros(8, np.uint8)])
+    words_at = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each offset
     lengths = np.diff(offsets)
     words = (lengths + 7) // 8
     order = np.argsort(-words, kind="stable")
@@ -257,9 +258,8 @@ def bucket_of(keys: pd.Series | pa.Array) -> np.ndarray:
     with np.errstate(over="ignore"):
         for w in range(int(-fewer[0])):
             k = int(np.searchsorted(fewer, -w, side="left"))  # the keys with more than w words
-            block = data[(starts[:k] + 8 * w)[:, None] + LANES]
-            block[LANES >= (lengths[:k] - 8 * w)[:, None]] = 0
-            hashed[:k] = (hashed[:k] ^ block.view("<u8")[:, 0]) * MULTIPLIER
+            word = words_at[starts[:k] + 8 * w] & LOW_BYTES[np.minimum(lengths[:k] - 8 * w, 8)]
+            hashed[:k] = (hashed[:k] ^ word) * MULTIPLIER
         hashed ^= hashed >> np.uint64(29)
         hashed *= MIXER
         hashed ^= hashed >> np.uint64(32)
