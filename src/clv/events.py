@@ -55,11 +55,6 @@ class EventType:
     versioned: bool = False
 
     @property
-    def creating_verbs(self) -> tuple[str, ...]:
-        """The verbs that create a key (every verb but UPDATE)."""
-        return tuple(v for v in self.verbs if v != UPDATE)
-
-    @property
     def required(self) -> tuple[str, ...]:
         return ("key", "event_time", *(f.name for f in self.fields if f.required))
 
