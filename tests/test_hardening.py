@@ -8,6 +8,7 @@ import importlib
 import json
 import logging
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -110,12 +111,38 @@ def _full_at_the_transaction(monkeypatch) -> None:
     monkeypatch.setattr(DeltaTable, "create_write_transaction", full)
 
 
-COMMIT_FAILURES = {"full-while-writing-a-file": _full_mid_file, "full-at-the-log-entry": _full_at_the_transaction}
+def _while_summing(error: Exception):
+    """Files of the change are written while its per-customer figures are summed, and the sum meets the error."""
+    def setup(monkeypatch) -> None:
+        written = threading.Event()
+        real = pq.write_table
+
+        def write(*args, **kwargs):
+            real(*args, **kwargs)
+            written.set()
+
+        def figures(*args, **kwargs):
+            written.wait(5)
+            raise error
+
+        monkeypatch.setattr(store_module.pq, "write_table", write)
+        monkeypatch.setattr(store_module, "_figures_after", figures)
+
+    return setup
+
+
+FULL = "No space left on device; it is as it was"
+COMMIT_FAILURES = {
+    "full-while-writing-a-file": (_full_mid_file, FULL),
+    "full-at-the-log-entry": (_full_at_the_transaction, FULL),
+    "full-while-summing-the-figures": (_while_summing(OSError(errno.ENOSPC, "No space left on device")), FULL),
+    "damaged-while-summing-the-figures": (_while_summing(StoreError("the store is damaged")), "damaged"),
+}
 
 
 @pytest.mark.parametrize("operation", ["ingest", "reprocess"])
-@pytest.mark.parametrize("failure", COMMIT_FAILURES.values(), ids=COMMIT_FAILURES.keys())
-def test_a_failing_commit_leaves_the_events_and_the_held_rejects_as_they_were(tmp_path, monkeypatch, failure,
+@pytest.mark.parametrize(("failure", "error"), COMMIT_FAILURES.values(), ids=COMMIT_FAILURES.keys())
+def test_a_failing_commit_leaves_the_events_and_the_held_rejects_as_they_were(tmp_path, monkeypatch, failure, error,
                                                                               operation):
     """Events and held rejects are committed together: a disk that fills up while the files of a change or its log
     entry are written leaves both as they were, and no file of the change behind (referenced or not). Once there
@@ -134,7 +161,7 @@ def test_a_failing_commit_leaves_the_events_and_the_held_rejects_as_they_were(tm
 
     with monkeypatch.context() as patch:
         failure(patch)
-        with pytest.raises(StoreError, match="No space left on device; it is as it was"):
+        with pytest.raises(StoreError, match=error):
             change()
     after = DeltaStore(data).snapshot()
     assert after.version == version and after.held == held
