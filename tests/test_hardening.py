@@ -144,9 +144,10 @@ COMMIT_FAILURES = {
 @pytest.mark.parametrize(("failure", "error"), COMMIT_FAILURES.values(), ids=COMMIT_FAILURES.keys())
 def test_a_failing_commit_leaves_the_events_and_the_held_rejects_as_they_were(tmp_path, monkeypatch, failure, error,
                                                                               operation):
-    """Events and held rejects are committed together: a disk that fills up while the files of a change or its log
-    entry are written leaves both as they were, and no file of the change behind (referenced or not). Once there
-    is room again the change goes in whole, each rejected event held once."""
+    """Events and held rejects are committed together: a disk that fills up while the files of a change, its
+    per-customer figures or its log entry are written (or a store found damaged meanwhile) leaves both as they
+    were, and no file of the change behind (referenced or not). Once that is over the change goes in whole, each
+    rejected event held once."""
     data = tmp_path / "data"
     ingest(DeltaStore(data), [SAMPLE, MESSY])
     before = DeltaStore(data).snapshot()
