@@ -29,7 +29,7 @@ from clv.ingest import ingest
 from clv.ltv import ltv_table
 from clv.rejects import dumps
 from clv.store import DeltaStore, MemoryStore
-from clv.versions import COLUMNS, COUNTS
+from clv.versions import COLUMNS, COUNTS, commits
 
 from bench.generate import generate, spoil, write
 from helpers import MESSY, PROCESS, SAMPLE, Result, customer, order, run, visit, within, write_lines
@@ -221,6 +221,19 @@ def test_history_lists_every_version_newest_first_with_its_command_sources_and_c
     assert table[1:] == [["" if row[c] is None else str(row[c]) for c in COLUMNS] for row in rows]
     limited = list(csv.reader(io.StringIO(ok([*dirs, "history", "--limit", "1", "--format", "csv"]).stdout)))
     assert limited == table[:2]
+
+
+def test_history_numbers_the_versions_it_read_while_another_process_commits(tmp_path):
+    """A history read from a table opened at version 0, after another process committed version 1, lists version 0
+    alone, with its own figures (delta-rs would number the newer commit 0 and this one -1)."""
+    store = DeltaStore(tmp_path / "data")
+    ingest(store, [SAMPLE])
+    opened = DeltaTable(str(store.path))
+    ingest(store, [MESSY])
+    listed = commits(opened, str(store.path))
+    assert [entry["version"] for entry in listed] == [0]
+    assert listed[0]["meta"]["sources"] == [str(SAMPLE)]
+    assert [entry["version"] for entry in commits(DeltaTable(str(store.path)), str(store.path))] == [1, 0]
 
 
 def test_history_as_a_table_for_a_person(tmp_path, dirs):

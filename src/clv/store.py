@@ -605,13 +605,10 @@ class DeltaStore:
         are not this version's.
         """
         version = table.version()
-        for older in range(version, -1, -1):  # the log's own entries: the history numbers them from the newest
-            info = _commit_info(self.path / LOG / f"{older:020d}.json", str(self.path))
-            if info is None:  # cleaned up behind a checkpoint: what is left is read from the history
-                break
+        for older, info in log_entries(self.path, version):  # the history numbers them from the newest on disk
             if METADATA in info:
                 return _own(figures(info[METADATA], str(self.path), older), older == version)
-        for entry in table.history():
+        for entry in table.history():  # entries cleaned up behind a checkpoint: what is left is read from it
             if METADATA in entry:
                 return _own(figures(entry[METADATA], str(self.path), entry.get("version")), False)
         return {}
@@ -734,6 +731,16 @@ class DeltaStore:
 
 
 LARGEST_SEQ = 2**62  # arrival numbers stay well inside int64
+
+
+def log_entries(root: Path, version: int) -> Iterator[tuple[int, dict]]:
+    """(version, commitInfo) of each log entry from `version` down, until one is missing (cleaned up behind a
+    checkpoint): read from the entries themselves, whatever newer commits another process has added since."""
+    for older in range(version, -1, -1):
+        info = _commit_info(root / LOG / f"{older:020d}.json", str(root))
+        if info is None:
+            return
+        yield older, info
 
 
 def _commit_info(path: Path, store_path: str) -> dict | None:

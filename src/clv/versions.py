@@ -16,7 +16,7 @@ import orjson
 
 from .defaults import RETAIN_HOURS
 from .errors import StoreError, UsageError
-from .store import BUCKET, LOG, METADATA, OWN_FIGURES, PARTITION, DeltaStore, Store, _properties, figures
+from .store import BUCKET, LOG, METADATA, OWN_FIGURES, PARTITION, DeltaStore, Store, _properties, figures, log_entries
 
 OWN_FILE = re.compile(r"part-[0-9a-f]{32}\.zstd\.parquet")  # the names store.py gives its files
 COUNTS = ["read", "ingested", "updated", "duplicates", "rejected"]
@@ -38,14 +38,20 @@ def _table(store: DeltaStore):
 
 
 def commits(table, path: str) -> list[dict]:
-    """The commits, newest first, each with this tool's figures (empty for other tools' commits or bad ones)."""
+    """The commits up to the table's version, newest first, each with this tool's figures (empty for other tools'
+    commits or bad ones).
+
+    Each is read from its own log entry: delta-rs numbers its history from the newest commit on disk, which is
+    not the version read when another process has committed since. Entries cleaned up behind a checkpoint are
+    no longer known.
+    """
     entries = []
-    for entry in table.history():
+    for version, info in log_entries(Path(path), table.version()):
         try:
-            meta = figures(entry[METADATA], path, entry.get("version")) if METADATA in entry else {}
+            meta = figures(info[METADATA], path, version) if METADATA in info else {}
         except StoreError:
             meta = {}
-        entries.append({**entry, "meta": meta})
+        entries.append({**info, "version": version, "meta": meta})
     return entries
 
 
