@@ -103,6 +103,19 @@ def test_ids_are_trimmed_and_amounts_parsed():
     assert (frame.at[0, "key"], frame.at[0, "customer_id"], frame.at[0, "amount"]) == ("o1", "c1", 12.5)
 
 
+def test_amounts_parse_to_the_nearest_double_as_python_does():
+    """Long and odd decimals round as Python's float rounds them, the same number whatever its spelling."""
+    rng = random.Random(11)
+    numbers = [f"{rng.randrange(10 ** rng.randrange(1, 13))}.{rng.randrange(10 ** rng.randrange(0, 30))}"
+               for _ in range(3_000)]
+    numbers += ["5.", ".5", "0.1000000000000000055511151231257827021181583404541015625", "999999999999.99",
+                "0" * 40 + "1.25", "123456789012.3456789", "2.675", "0.30000000000000004"]
+    frame = validate([order(f"o{i}", T, "c", f" {n}{rng.choice([' usd', 'USD', ' UsD '])}")
+                      for i, n in enumerate(numbers)])
+    assert frame["reason"].isna().all()
+    assert frame["amount"].tolist() == [float(n) for n in numbers]
+
+
 def test_unknown_fields_and_other_types_fields_are_ignored():
     event = customer("a", T, total_amount="not money", tags=5, camera_make=7, customer_id=3, extra={"x": 1})
     assert verdict(event) == (None, None)
