@@ -176,18 +176,57 @@ def test_change_rows_the_log_does_not_account_for_are_refused(tmp_path):
 @given(data=st.data())
 def test_figures_kept_over_any_commits_are_those_of_the_events(tmp_path_factory, data):
     """A batch cut into commits at any points (updates before, after and long after their NEW, customers moving
-    orders, late updates), then its held events reprocessed: every commit keeps the figures its events give."""
+    orders, late updates), the store compacted after one of them, then its held events reprocessed: every commit
+    keeps the figures its events give, and compacting folds the change rows to one per id and changes none."""
     events = data.draw(batches())
     cuts = sorted(data.draw(st.lists(st.integers(0, len(events)), max_size=3)))
+    compacted_after = data.draw(st.integers(0, len(cuts)))
     folder = tmp_path_factory.mktemp("commits")
     store = DeltaStore(folder / "data")
     for n, (start, stop) in enumerate(zip([0, *cuts], [*cuts, len(events)], strict=True)):
         ingest_events(store, folder, f"{n}.json", events[start:stop])
+        if n == compacted_after:
+            before = kept(store)
+            result = compact(store, 0)
+            pd.testing.assert_frame_equal(kept(store), before)
+            assert store.snapshot().figure_rows == len(before)
+            assert result["figure_rows_after"] in (None, len(before))
         if store.snapshot().size():
             assert_kept_as_computed(store)
     reprocess(store)
     if store.snapshot().size():
         assert_kept_as_computed(store)
+
+
+def test_compact_folds_the_change_rows_of_many_commits_to_one_row_per_customer_id(tmp_path):
+    store = DeltaStore(tmp_path / "data")
+    for n in range(4):  # every commit moves the same customers' figures: a change row each, per commit
+        ingest_events(store, tmp_path, f"{n}.json", [
+            customer("c1", f"2017-01-0{n + 2}T00:00:00Z", "NEW" if n == 0 else "UPDATE", last_name=f"Name{n}"),
+            order(f"o{n}", "2017-01-03T00:00:00Z", "c1", f"{n + 1}.10 USD"),
+            visit(f"v{n}", "2017-01-04T00:00:00Z", "c2")])
+    expected, table = figures_of(store), ltv_table(store.snapshot())
+    assert store.snapshot().figure_rows == 8
+    result = compact(store, 0)
+    assert (result["figure_rows_before"], result["figure_rows_after"]) == (8, 2)
+    assert store.snapshot().figure_rows == 2 and len(store.snapshot().scan(FIGURES)) == 2
+    assert figures_of(store) == expected == {"c1": ("Name3", pytest.approx(10.4), 0), "c2": (None, 0.0, 4)}
+    pd.testing.assert_frame_equal(ltv_table(store.snapshot()), table)
+    again = compact(store, 0)
+    assert (again["figure_rows_before"], again["figure_rows_after"]) == (None, None)
+    ingest_events(store, tmp_path, "5.json", [order("o9", "2017-01-05T00:00:00Z", "c2", "2 USD")])
+    assert figures_of(store)["c2"] == (None, 2.0, 4)
+    assert_kept_as_computed(store)
+
+
+def test_compact_leaves_a_store_without_change_rows_to_its_next_commit(tmp_path):
+    store = DeltaStore(tmp_path / "data")
+    ingest_events(store, tmp_path, "1.json", [order("o1", "2017-01-03T00:00:00Z", "c1", "4 USD")])
+    _without_figures(tmp_path / "data")
+    result = compact(DeltaStore(tmp_path / "data"), 0)
+    assert result["figure_rows_before"] is None
+    store = DeltaStore(tmp_path / "data")
+    assert not store.snapshot().summarised and figures_of(store) == {"c1": (None, 4.0, 0)}
 
 
 def test_folding_takes_the_newest_record_name_whatever_order_the_rows_come_in():

@@ -266,9 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("version", type=_whole("VERSION"), metavar="VERSION")
     _format(sub, ("text", "json"))
 
-    sub = command("compact", "merge small files and remove old versions' files",
-                  "Merge the small files appends leave, then remove the files no version younger than --retain "
-                  "hours needs (those older versions can no longer be restored).", "compact --retain 0")
+    sub = command("compact", "fold the per-customer figures, merge small files, remove old versions' files",
+                  "Fold the per-customer change rows of many commits to one row per customer id (the figures "
+                  "unchanged), merge the small files appends leave, then remove the files no version younger than "
+                  "--retain hours needs (those older versions can no longer be restored).", "compact --retain 0")
     sub.add_argument("--retain", type=_whole("--retain"), default=RETAIN_HOURS, metavar="HOURS",
                      help=f"keep every version of the last HOURS restorable (default {RETAIN_HOURS})")
     _format(sub, ("text", "json"))

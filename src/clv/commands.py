@@ -294,9 +294,11 @@ def rollback(ctx: Context, args: argparse.Namespace) -> int:
 def compact(ctx: Context, args: argparse.Namespace) -> int:
     with working(ctx.stderr, "compacting the store"):
         result = versions.compact(ctx.store, args.retain)
-    emit(Document(lambda: result, lambda: f"{result['files_before']:,} files merged into {result['files_after']:,}; "
-                  f"{result['files_removed']:,} files no version younger than {args.retain} hours needs were "
-                  f"removed (version {result['version']})\n"), args.format, ctx.stdout)
+    folded = "" if result["figure_rows_before"] is None else \
+        f"{result['figure_rows_before']:,} rows of per-customer figures folded into {result['figure_rows_after']:,}; "
+    emit(Document(lambda: result, lambda: f"{folded}{result['files_before']:,} files merged into "
+                  f"{result['files_after']:,}; {result['files_removed']:,} files no version younger than "
+                  f"{args.retain} hours needs were removed (version {result['version']})\n"), args.format, ctx.stdout)
     return 0
 
 

@@ -519,17 +519,21 @@ class DeltaSnapshot(Snapshot):
                 parts = cluster.run(bucket_figures, [(self._source, b) for b in range(BUCKETS)], scheduler)
             else:
                 parts = [bucket_figures(self._source, None)]
-            found = sum(n for _, n in parts)
-            if found != self.figure_rows:
-                raise _damaged(self._path, f"the version holds {found} rows of per-customer figures where its "
-                                           f"commit recorded {self.figure_rows}")
-            self._totals = tt.combine([tt.Totals(part, self.span) for part, _ in parts])
+            self._totals = tt.combine([tt.Totals(part, self.span) for part in self.counted(parts)])
         elif self.size() <= SMALL_STORE:
             self._totals = bucket_totals(self._source, None)
         else:
             calls = [(self._source, b) for b in range(BUCKETS)]
             self._totals = tt.combine(cluster.run(bucket_totals, calls, scheduler))
         return self._totals
+
+    def counted(self, parts: list[tuple[pa.Table, int]]) -> list[pa.Table]:
+        """Folded change rows (bucket_figures' parts), once their rows add up to the count the commit recorded."""
+        found = sum(n for _, n in parts)
+        if found != self.figure_rows:
+            raise _damaged(self._path, f"the version holds {found} rows of per-customer figures where its "
+                                       f"commit recorded {self.figure_rows}")
+        return [part for part, _ in parts]
 
 
 def _empty_arrow(table: str) -> pa.Table:
@@ -669,18 +673,33 @@ class DeltaStore:
             finally:
                 self._base = None
 
+    @contextmanager
+    def _committing(self) -> Iterator[Callable[[Piece], object]]:
+        """How a commit writes its files; should the commit not happen, the files it wrote go, and an I/O failure
+        is one StoreError saying the store is as it was."""
+        from deltalake.exceptions import DeltaError
+
+        written: list[Path] = []
+        try:
+            yield _writer(self.path, stored_schema(), written)
+        except BaseException as exc:
+            for path in written:  # the files of a commit that did not happen
+                path.unlink(missing_ok=True)
+            if not isinstance(exc, (OSError, pa.ArrowException, DeltaError)):
+                raise
+            raise StoreError(f"cannot save the store in {printable(str(self.data_dir))}: "
+                             f"{_first_line(getattr(exc, 'strerror', None) or exc)}; it is as it was") from None
+
     def commit(self, change: Change) -> None:
         """Write the change's files, then add them (and remove replaced held files) in one Delta transaction."""
         if self._lock_fd is None:
             raise RuntimeError("commit outside writing()")
         from deltalake import CommitProperties
         from deltalake import Schema as DeltaSchema
-        from deltalake.exceptions import DeltaError
         from deltalake.transaction import RemoveAction, create_table_with_add_actions
 
         schema = stored_schema()
-        written: list[Path] = []
-        try:
+        with self._committing() as write:
             old = self._base
             if old is None:  # (migrate writes where the previous format still is: no layout check)
                 old = self.snapshot() if self.exists() else Snapshot(tb.empty_tables(), [], EMPTY)
@@ -690,7 +709,6 @@ class DeltaStore:
             if table is None:  # marks the files that follow as a first commit's, should it not finish
                 self.path.mkdir(parents=True, exist_ok=True)
                 (self.path / FIRST_COMMIT).touch()
-            write = _writer(self.path, schema, written)
             with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # the figures are summed while events are written
                 figured = pool.submit(_figures_after, old, change)
                 writes = [pool.submit(write, piece) for t, frame in change.added.items() if len(frame)
@@ -720,14 +738,40 @@ class DeltaStore:
                 table.create_write_transaction(actions, mode="append", schema=schema, partition_by=[PARTITION, BUCKET],
                                                commit_properties=properties)
             (self.path / FIRST_COMMIT).unlink(missing_ok=True)
-        except BaseException as exc:
-            for path in written:  # the files of a commit that did not happen
-                path.unlink(missing_ok=True)
-            if not isinstance(exc, (OSError, pa.ArrowException, DeltaError)):
-                raise
-            raise StoreError(f"cannot save the store in {printable(str(self.data_dir))}: "
-                             f"{_first_line(getattr(exc, 'strerror', None) or exc)}; it is as it was") from None
         self._snapshot = None
+
+    def fold_figures(self, command: str) -> tuple[int, int] | None:
+        """The current version's change rows replaced by their fold, one row per customer id, as a new version.
+
+        The figures stay exactly what they were (folding folded rows changes nothing); only the rows a query
+        reads shrink back to the customer list. Returns the rows (before, after), or None when there is nothing
+        to fold: no change rows to trust, or one row per id already. Must be called under locked().
+        """
+        if self._lock_fd is None:
+            raise RuntimeError("fold_figures outside locked()")
+        from deltalake import CommitProperties
+        from deltalake.transaction import RemoveAction
+
+        old = self.snapshot()
+        if not isinstance(old, DeltaSnapshot) or not old.summarised:
+            return None
+        parts = old.counted([bucket_figures(old._source, bucket) for bucket in range(BUCKETS)])  # an id: one bucket
+        before, after = old.figure_rows, sum(len(part) for part in parts)
+        if after == before:
+            return None
+        folded = pa.concat_tables(parts)
+        with self._committing() as write:
+            with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+                actions = list(pool.map(write, _pieces(FIGURES, folded, "customer_id")))
+            stamp = int(time.time() * 1000)
+            actions += [RemoveAction(path, True, stamp) for path in old.files_of(FIGURES)]
+            meta = {"format": FORMAT, "command": command, "sources": [], "counts": {}, "next_seq": old.next_seq,
+                    "last_ingest": old.last_ingest, "rows": old.rows(), "span": old.span, "figure_rows": after}
+            old.delta_table.create_write_transaction(actions, mode="append", schema=stored_schema(),
+                                                     partition_by=[PARTITION, BUCKET],
+                                                     commit_properties=_properties(CommitProperties, command, meta))
+        self._snapshot = None
+        return before, after
 
 
 LARGEST_SEQ = 2**62  # arrival numbers stay well inside int64

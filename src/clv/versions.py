@@ -111,13 +111,15 @@ def rollback(store: Store, version: int) -> dict:
 
 
 def compact(store: Store, retain_hours: int = RETAIN_HOURS) -> dict:
-    """Merge small files, then remove the files that no version younger than retain_hours needs."""
+    """Fold the per-customer change rows, merge small files, then remove the files that no version younger than
+    retain_hours needs."""
     from deltalake import CommitProperties
 
     delta = _delta(store)
     with delta.locked():
+        before = len(_table(delta).file_uris())
+        folded = delta.fold_figures("compact")  # a new version when there is something to fold
         table = _table(delta)
-        before = len(table.file_uris())
         carried = {**_figures_at(commits(table, str(delta.path)), table.version()), "counts": {}, "sources": []}
         table.optimize.compact(commit_properties=_properties(CommitProperties, "compact", carried))
         removed = table.vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False,
@@ -127,8 +129,9 @@ def compact(store: Store, retain_hours: int = RETAIN_HOURS) -> dict:
         left = _unreferenced(delta.path, table)
         for path in left:
             path.unlink(missing_ok=True)
+        figure_rows = dict(zip(("figure_rows_before", "figure_rows_after"), folded or (None, None), strict=True))
         return {"version": table.version(), "files_before": before, "files_after": len(table.file_uris()),
-                "files_removed": len(removed) + len(left)}
+                "files_removed": len(removed) + len(left), **figure_rows}
 
 
 def _unreferenced(root: Path, table) -> list[Path]:
