@@ -759,15 +759,16 @@ class DeltaStore:
         before, after = old.figure_rows, sum(len(part) for part in parts)
         if after == before:
             return None
-        folded = pa.concat_tables(parts)
+        folded, schema = pa.concat_tables(parts), stored_schema()
         with self._committing() as write:
+            _add_missing_columns(old.delta_table, schema)  # as a commit would: the table takes every known column
             with ThreadPoolExecutor(max_workers=WRITERS) as pool:
                 actions = list(pool.map(write, _pieces(FIGURES, folded, "customer_id")))
             stamp = int(time.time() * 1000)
             actions += [RemoveAction(path, True, stamp) for path in old.files_of(FIGURES)]
             meta = {"format": FORMAT, "command": command, "sources": [], "counts": {}, "next_seq": old.next_seq,
                     "last_ingest": old.last_ingest, "rows": old.rows(), "span": old.span, "figure_rows": after}
-            old.delta_table.create_write_transaction(actions, mode="append", schema=stored_schema(),
+            old.delta_table.create_write_transaction(actions, mode="append", schema=schema,
                                                      partition_by=[PARTITION, BUCKET],
                                                      commit_properties=_properties(CommitProperties, command, meta))
         self._snapshot = None
