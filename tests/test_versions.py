@@ -236,6 +236,22 @@ def test_history_numbers_the_versions_it_read_while_another_process_commits(tmp_
     assert [entry["version"] for entry in commits(DeltaTable(str(store.path)), str(store.path))] == [1, 0]
 
 
+@pytest.mark.parametrize("info", [None, {"operation": "WRITE"}, {"timestamp": "soon"}, {"timestamp": 10 ** 30}],
+                         ids=["no-commit-info", "no-time", "a-string", "out-of-range"])
+def test_history_lists_a_commit_whose_log_entry_gives_no_usable_time(tmp_path, dirs, info):
+    """The Delta protocol makes commitInfo optional (other writers may leave it out), and a hand may put anything
+    in it: the version is listed with no time, never a failure."""
+    ok([*dirs, "ingest", SAMPLE])
+    ok([*dirs, "ingest", MESSY])
+    log = tmp_path / "data" / "events" / "_delta_log" / f"{1:020d}.json"
+    lines = [line for line in log.read_text().splitlines() if "commitInfo" not in line]
+    log.write_text("\n".join([*lines, *([json.dumps({"commitInfo": info})] if info else [])]) + "\n")
+    rows = history(dirs)
+    assert [row["version"] for row in rows] == [1, 0]
+    assert rows[0]["time"] is None and rows[1]["time"] is not None
+    assert rows[1]["sources"] == str(SAMPLE)
+
+
 def test_history_as_a_table_for_a_person(tmp_path, dirs):
     """Versions that count nothing (a rollback, a compaction, a migration) show with blank counts."""
     ok([*dirs, "ingest", SAMPLE])

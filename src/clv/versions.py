@@ -66,12 +66,23 @@ def history(store: Store) -> list[dict]:
             command = f"rollback to {meta.get('to')}"
         rows.append({
             "version": entry["version"],
-            "time": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": _moment(entry.get("timestamp")),
             "command": command,
             "sources": ", ".join(str(s) for s in meta.get("sources", []) if isinstance(meta.get("sources"), list)),
             **{name: counts.get(name) for name in COUNTS},
         })
     return rows
+
+
+def _moment(stamp: object) -> str | None:
+    """A commit's time (milliseconds since 1970) as UTC text; None when the log entry gives none that is one
+    (the Delta protocol makes commitInfo optional, and a hand may have put anything there)."""
+    if type(stamp) is not int:
+        return None
+    try:
+        return datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _figures_at(entries: list[dict], version: int) -> dict:
