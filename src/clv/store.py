@@ -14,8 +14,9 @@ events and held rejects together. An ingestion reads only the rows of the keys
 its batch touches (bucket by bucket) and appends: it costs what its batch
 costs. The same commit appends the change rows of the per-customer figures
 (totals.py, `table_name=customer_totals`, bucketed by customer_id), so LTV and
-the overview read those, not every version of every event. Writers hold an OS file lock, which the kernel drops when the process
-dies, so a crash never leaves a stale lock.
+the overview read those, not every version of every event. Writers hold an OS
+file lock, which the kernel drops when the process dies, so a crash never
+leaves a stale lock.
 """
 from __future__ import annotations
 
@@ -406,16 +407,19 @@ def stored_frame(source: Source, rows: pa.Table | list[pa.Table], table: str,
         raise _unreadable(source, exc) from None
 
 
+def _in_bucket(bucket: int | None) -> pds.Expression | None:
+    return None if bucket is None else pds.field(BUCKET) == bucket
+
+
 def bucket_totals(source: Source, bucket: int | None) -> tt.Totals:
     """The figures of the events of one bucket (or of all), from those events (a store with no change rows)."""
-    where = None if bucket is None else pds.field(BUCKET) == bucket
-    return tt.totals_of({table: scan(source, table, columns, where) for table, columns in tt.columns_read().items()})
+    return tt.totals_of({table: scan(source, table, columns, _in_bucket(bucket))
+                         for table, columns in tt.columns_read().items()})
 
 
 def bucket_figures(source: Source, bucket: int | None) -> tuple[pa.Table, int]:
     """The change rows of the customer ids of one bucket (or of all), folded; and how many there were."""
-    where = None if bucket is None else pds.field(BUCKET) == bucket
-    rows = scan(source, FIGURES, FIGURE_SCHEMA.names, where)
+    rows = scan(source, FIGURES, FIGURE_SCHEMA.names, _in_bucket(bucket))
     try:
         return tt.fold(rows.cast(FIGURE_SCHEMA)), len(rows)
     except (ValueError, TypeError, pa.ArrowException) as exc:
@@ -674,14 +678,14 @@ class DeltaStore:
                 self._base = None
 
     @contextmanager
-    def _committing(self) -> Iterator[Callable[[Piece], object]]:
+    def _committing(self, schema: pa.Schema) -> Iterator[Callable[[Piece], object]]:
         """How a commit writes its files; should the commit not happen, the files it wrote go, and an I/O failure
         is one StoreError saying the store is as it was."""
         from deltalake.exceptions import DeltaError
 
         written: list[Path] = []
         try:
-            yield _writer(self.path, stored_schema(), written)
+            yield _writer(self.path, schema, written)
         except BaseException as exc:
             for path in written:  # the files of a commit that did not happen
                 path.unlink(missing_ok=True)
@@ -699,7 +703,7 @@ class DeltaStore:
         from deltalake.transaction import RemoveAction, create_table_with_add_actions
 
         schema = stored_schema()
-        with self._committing() as write:
+        with self._committing(schema) as write:
             old = self._base
             if old is None:  # (migrate writes where the previous format still is: no layout check)
                 old = self.snapshot() if self.exists() else Snapshot(tb.empty_tables(), [], EMPTY)
@@ -760,7 +764,7 @@ class DeltaStore:
         if after == before:
             return None
         folded, schema = pa.concat_tables(parts), stored_schema()
-        with self._committing() as write:
+        with self._committing(schema) as write:
             _add_missing_columns(old.delta_table, schema)  # as a commit would: the table takes every known column
             with ThreadPoolExecutor(max_workers=WRITERS) as pool:
                 actions = list(pool.map(write, _pieces(FIGURES, folded, "customer_id")))
